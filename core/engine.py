@@ -1,0 +1,273 @@
+"""The table interpreter every provider machine runs on.
+
+Theory of operation
+-------------------
+A provider module (``ibm``, ``azure``) declares its chart once with python-statemachine: states,
+events, and for each transition an ordered list of guard names and at most one action name.
+``compile_chart`` reads that declaration into a plain nested dict, ``table[state][event]`` ->
+transitions in declaration order, built once at import and shared by every session. The live
+path never touches python-statemachine; ``qsession.spec.oracle`` drives the chart itself and a
+differential test proves both agree.
+
+Handling an event is all-or-nothing:
+
+1. the time must not go backwards;
+2. timers due by the event's time fire first, each at its own deadline (on a copy of the record
+   when any is due, so a refused event leaves the session untouched);
+3. the generic job rules check the job (JOB-LIFECYCLE);
+4. the first transition of ``table[state][event]`` whose guards all pass is taken; if none is,
+   the event is refused with the provider's hint;
+5. job bookkeeping, then the transition's action, then the new state; ``StateChanged`` and
+   ``ExclusivityChanged`` effects are derived by comparing before and after.
+
+Timers are data: each provider lists ``(timer event, deadline function)`` pairs; the record
+caches the earliest deadline so the common case costs one comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from statemachine import StateMachine
+
+from .effects import Effect, ExclusivityChanged, StateChanged
+from .errors import InvalidEventError, SessionClosedError, SessionError
+from .events import Advance, Event, Expire, JobFailed, Submit
+from .records import Job, JobState, SessionRecord
+
+if TYPE_CHECKING:
+    from .policies import Policy
+
+    Record = SessionRecord[Policy]
+
+Guard = Callable[[SessionRecord[Any], Event | Expire], bool]
+Action = Callable[[SessionRecord[Any], Event | Expire, list[Effect]], None]
+Deadline = Callable[[SessionRecord[Any]], float | None]
+
+#: Job state each job event needs, and the state it leaves the job in (JOB-LIFECYCLE).
+JOB_TRANSITIONS: Mapping[str, tuple[frozenset[JobState], JobState]] = {
+    "job_started": (frozenset({JobState.QUEUED}), JobState.RUNNING),
+    "job_completed": (frozenset({JobState.RUNNING}), JobState.COMPLETED),
+    "job_failed": (frozenset({JobState.QUEUED, JobState.RUNNING}), JobState.FAILED),
+    "job_cancelled": (frozenset({JobState.QUEUED, JobState.RUNNING}), JobState.CANCELLED),
+}
+
+
+@attrs.frozen
+class Transition:
+    """One compiled row: go to ``target`` if every guard passes, running ``action``."""
+
+    target: StrEnum
+    guards: tuple[Guard, ...]
+    action: Action | None
+
+
+@attrs.frozen
+class Machine:
+    """A provider's compiled machine: the table, its timers and how it refuses events."""
+
+    name: str
+    chart: type[StateMachine]
+    table: Mapping[StrEnum, Mapping[str, tuple[Transition, ...]]]
+    timers: tuple[tuple[str, Deadline], ...]
+    terminal: frozenset[StrEnum]
+    refusal_hints: Mapping[str, str]
+    status: Callable[[SessionRecord[Any]], str]
+    details: Callable[[SessionRecord[Any]], dict[str, Any]]
+
+
+def compile_chart(
+    chart: type[StateMachine],
+    guards: Mapping[str, Guard],
+    actions: Mapping[str, Action],
+) -> dict[StrEnum, dict[str, tuple[Transition, ...]]]:
+    """Read a python-statemachine declaration into ``table[state][event]`` rows."""
+    table: dict[StrEnum, dict[str, tuple[Transition, ...]]] = {}
+    for state in chart.states:
+        rows: dict[str, tuple[Transition, ...]] = {}
+        for transition in state.transitions:
+            names = [spec.func for spec in transition.cond if not spec.is_convention]
+            acts = [spec.func for spec in transition.on if not spec.is_convention]
+            if len(acts) > 1:
+                raise ValueError(f"{chart.__name__}: one action per transition, got {acts}")
+            row = Transition(
+                target=transition.target.value,
+                guards=tuple(guards[name] for name in names),
+                action=actions[acts[0]] if acts else None,
+            )
+            for event in transition.events:
+                rows[event.id] = (*rows.get(event.id, ()), row)
+        table[state.value] = rows
+    return table
+
+
+def next_deadline(rec: Record) -> float:
+    """The earliest armed timer's deadline, or infinity when no timer is armed."""
+    earliest = math.inf
+    for _, deadline in rec.policy.machine.timers:
+        due = deadline(rec)
+        if due is not None and due < earliest:
+            earliest = due
+    return earliest
+
+
+def handle(rec: Record, event: Event) -> tuple[Record, list[Effect]]:
+    """Apply ``event``; return the record to keep (``rec`` or an updated copy) and the effects.
+
+    Raises a ``SessionError`` subclass, with ``rec`` untouched, when the event is refused.
+    """
+    at = event.at
+    if not rec.last_at <= at < math.inf:
+        raise _refusal(
+            InvalidEventError,
+            rec,
+            event.name,
+            f"its time {at!r} is before the session's last event at {rec.last_at!r} or is not"
+            " a finite number; events must arrive in time order on one monotonic clock",
+        )
+    effects: list[Effect] = []
+    if rec.deadline <= at:
+        if not isinstance(event, Advance):
+            rec = rec.clone()
+        fire_timers(rec, at, effects)
+    if not isinstance(event, Advance):
+        _step(rec, event, effects)
+    rec.last_at = at
+    return rec, effects
+
+
+def fire_timers(rec: Record, upto: float, effects: list[Effect]) -> None:
+    """Fire every timer due by ``upto`` in deadline order, each at its own deadline."""
+    timers = rec.policy.machine.timers
+    while rec.deadline <= upto:
+        due_at = rec.deadline
+        for timer, deadline in timers:
+            if deadline(rec) == due_at:
+                rec.last_at = due_at
+                _step(rec, Expire(timer, due_at), effects)
+                break
+
+
+def _step(rec: Record, event: Event | Expire, effects: list[Effect]) -> None:
+    machine = rec.policy.machine
+    name = event.name
+    job = _check_job(rec, event) if name in JOB_TRANSITIONS or name == "submit" else None
+    for row in machine.table[rec.state].get(name, ()):
+        if all(guard(rec, event) for guard in row.guards):
+            break
+    else:
+        hint = machine.refusal_hints.get(name)
+        if name == "submit":
+            raise _refusal(SessionClosedError, rec, name, hint or "it does not accept jobs")
+        raise _refusal(InvalidEventError, rec, name, hint or "this state does not allow it")
+    previous, accepting, exclusive = rec.state, rec.accepting_jobs, rec.exclusive
+    if isinstance(event, Submit):
+        book_submission(rec, event.job_id, event.at)
+    elif job is not None:
+        _book_job(rec, event, job)
+    if row.action is not None:
+        row.action(rec, event, effects)
+    rec.state = row.target
+    if previous is not row.target or accepting is not rec.accepting_jobs:
+        if previous is not row.target:
+            rec.timestamps.append((str(row.target), event.at))
+        effects.append(
+            StateChanged(
+                rec.session_id, event.at, str(previous), str(row.target), rec.accepting_jobs, name
+            )
+        )
+    if exclusive is not rec.exclusive:
+        effects.append(ExclusivityChanged(rec.session_id, event.at, rec.exclusive))
+    rec.deadline = next_deadline(rec)
+
+
+def _check_job(rec: Record, event: Event | Expire) -> Job | None:
+    """Return the job an event concerns (``None`` for a new submission) or refuse the event."""
+    job_id = getattr(event, "job_id", None)
+    if type(job_id) is not str or not job_id:
+        raise _refusal(
+            InvalidEventError, rec, event.name, f"job id {job_id!r} is not a non-empty str"
+        )
+    job = rec.jobs.get(job_id)
+    if isinstance(event, Submit):
+        if job is not None:
+            raise _refusal(
+                InvalidEventError,
+                rec,
+                event.name,
+                f"job {job_id!r} was already submitted; job ids are unique within a session",
+            )
+        own = rec.policy.target
+        if event.target is not None and own is not None and event.target != own:
+            raise _refusal(
+                InvalidEventError,
+                rec,
+                event.name,
+                f"job {job_id!r} is for {event.target!r} but the session runs on {own!r};"
+                " open a session on that target instead",
+            )
+        return None
+    if job is None:
+        raise _refusal(
+            InvalidEventError, rec, event.name, f"job {job_id!r} was never submitted to it"
+        )
+    allowed, _ = JOB_TRANSITIONS[event.name]
+    if job.state not in allowed:
+        raise _refusal(
+            InvalidEventError,
+            rec,
+            event.name,
+            f"job {job_id!r} is {job.state}, and {event.name} needs it "
+            + " or ".join(sorted(allowed)),
+        )
+    return job
+
+
+def _book_job(rec: Record, event: Event | Expire, job: Job) -> None:
+    """Generic job bookkeeping, done before the provider's action (JOB-LIFECYCLE, JOB-TIMES)."""
+    job_id: str = getattr(event, "job_id")  # noqa: B009 - checked by _check_job
+    at = event.at
+    state = JOB_TRANSITIONS[event.name][1]
+    if state is JobState.RUNNING:
+        rec.jobs[job_id] = Job(state, job.submitted_at, at)
+        rec.last_job_started = at
+        if rec.started_at is None:
+            rec.started_at = at
+        return
+    reason = event.reason if isinstance(event, JobFailed) else None
+    rec.jobs[job_id] = Job(state, job.submitted_at, job.started_at, at, reason)
+    rec.in_flight -= 1
+    rec.last_job_completed = at
+    if state is JobState.FAILED:
+        rec.failures += 1
+
+
+def book_submission(rec: SessionRecord[Any], job_id: str, at: float) -> None:
+    """Record a newly submitted job (the ``submit`` bookkeeping)."""
+    rec.jobs[job_id] = Job(JobState.QUEUED, at)
+    rec.in_flight += 1
+    rec.last_submitted_at = at
+
+
+def end_jobs(
+    rec: SessionRecord[Any], at: float, states: tuple[JobState, ...], end: JobState, reason: str
+) -> tuple[str, ...]:
+    """End every job in ``states`` as ``end`` (the session did it); return their ids."""
+    ids = rec.in_flight_ids(*states)
+    for job_id in ids:
+        job = rec.jobs[job_id]
+        rec.jobs[job_id] = Job(end, job.submitted_at, job.started_at, at, reason)
+    rec.in_flight -= len(ids)
+    return ids
+
+
+def _refusal(kind: type[SessionError], rec: Record, event: str, why: str) -> SessionError:
+    message = (
+        f"session {rec.session_id!r} ({rec.policy.machine.name}) is {str(rec.state)!r}"
+        f"{'' if rec.accepting_jobs else ' and not accepting jobs'}; cannot take {event!r}: {why}"
+    )
+    return kind(message, session_id=rec.session_id, state=str(rec.state), event=event)

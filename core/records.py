@@ -1,0 +1,79 @@
+"""Records: the per-session state, small attrs objects the tables act on.
+
+A session is one ``SessionRecord`` (a few hundred bytes) plus one frozen ``Job`` per job it
+has seen. Jobs are replaced, never mutated, so copying a record for an all-or-nothing update
+is a shallow copy of its job map.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+import attrs
+
+P = TypeVar("P")
+
+
+class JobState(StrEnum):
+    """Job lifecycle shared by both providers (JOB-LIFECYCLE)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def in_flight(self) -> bool:
+        return self is JobState.QUEUED or self is JobState.RUNNING
+
+
+@attrs.frozen
+class Job:
+    """One job of a session, with the time of each transition (JOB-TIMES)."""
+
+    state: JobState
+    submitted_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    reason: str | None = None
+
+
+@attrs.define
+class SessionRecord(Generic[P]):
+    """Everything the core knows about one session. ``state`` is the provider's own enum;
+    ``P`` is the policy type, so each provider module is typed against its own policy."""
+
+    policy: P
+    session_id: str
+    state: StrEnum
+    created_at: float
+    last_at: float
+    accepting_jobs: bool = True
+    exclusive: bool = False
+    started_at: float | None = None
+    activated_at: float | None = None
+    closed_at: float | None = None
+    last_submitted_at: float | None = None
+    last_job_started: float | None = None
+    last_job_completed: float | None = None
+    in_flight: int = 0
+    failures: int = 0
+    active_seconds: float = 0.0
+    deadline: float = math.inf
+    jobs: dict[str, Job] = attrs.Factory(dict)
+    timestamps: list[tuple[str, float]] = attrs.Factory(list)
+
+    def clone(self) -> SessionRecord[P]:
+        """An independent copy: jobs are frozen, so copying the two containers is enough."""
+        twin = copy.copy(self)
+        twin.jobs = dict(self.jobs)
+        twin.timestamps = list(self.timestamps)
+        return twin
+
+    def in_flight_ids(self, *states: JobState) -> tuple[str, ...]:
+        """Ids of the jobs in one of ``states``, in submission order."""
+        return tuple(job_id for job_id, job in self.jobs.items() if job.state in states)
