@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from statemachine import State, StateMachine
 
 from .effects import Effect, JobsCancelled
-from .engine import Action, Deadline, Guard, Machine, compile_chart, end_jobs
+from .engine import Action, Deadline, Guard, Machine, end_jobs
 from .events import Event, Expire
 from .records import JobState, SessionRecord
 
@@ -213,7 +213,8 @@ def details(rec: Record) -> dict[str, Any]:
 MACHINE = Machine(
     name="Azure Quantum",
     chart=AzureSessionChart,
-    table=compile_chart(AzureSessionChart, GUARDS, ACTIONS),
+    guards=GUARDS,
+    actions=ACTIONS,
     timers=TIMERS,
     terminal=TERMINAL,
     refusal_hints={

@@ -68,16 +68,24 @@ class Transition:
 
 @attrs.frozen
 class Machine:
-    """A provider's compiled machine: the table, its timers and how it refuses events."""
+    """A provider's machine: its chart, the guards and actions the chart names, its timers,
+    and the table compiled from all three."""
 
     name: str
     chart: type[StateMachine]
-    table: Mapping[StrEnum, Mapping[str, tuple[Transition, ...]]]
+    guards: Mapping[str, Guard]
+    actions: Mapping[str, Action]
     timers: tuple[tuple[str, Deadline], ...]
     terminal: frozenset[StrEnum]
     refusal_hints: Mapping[str, str]
     status: Callable[[SessionRecord[Any]], str]
     details: Callable[[SessionRecord[Any]], dict[str, Any]]
+    table: Mapping[StrEnum, Mapping[str, tuple[Transition, ...]]] = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: compile_chart(self.chart, self.guards, self.actions), takes_self=True
+        ),
+    )
 
 
 def compile_chart(
@@ -155,29 +163,35 @@ def fire_timers(rec: Record, upto: float, effects: list[Effect]) -> None:
 def _step(rec: Record, event: Event | Expire, effects: list[Effect]) -> None:
     machine = rec.policy.machine
     name = event.name
-    job = _check_job(rec, event) if name in JOB_TRANSITIONS or name == "submit" else None
+    job = check_job(rec, event)
     for row in machine.table[rec.state].get(name, ()):
         if all(guard(rec, event) for guard in row.guards):
             break
     else:
-        hint = machine.refusal_hints.get(name)
-        if name == "submit":
-            raise _refusal(SessionClosedError, rec, name, hint or "it does not accept jobs")
-        raise _refusal(InvalidEventError, rec, name, hint or "this state does not allow it")
-    previous, accepting, exclusive = rec.state, rec.accepting_jobs, rec.exclusive
-    if isinstance(event, Submit):
-        book_submission(rec, event.job_id, event.at)
-    elif job is not None:
-        _book_job(rec, event, job)
+        raise refusal(rec, name)
+    before = (rec.state, rec.accepting_jobs, rec.exclusive)
+    book(rec, event, job)
     if row.action is not None:
         row.action(rec, event, effects)
-    rec.state = row.target
-    if previous is not row.target or accepting is not rec.accepting_jobs:
-        if previous is not row.target:
-            rec.timestamps.append((str(row.target), event.at))
+    settle(rec, event, before, row.target, effects)
+
+
+def settle(
+    rec: Record,
+    event: Event | Expire,
+    before: tuple[StrEnum, bool, bool],
+    target: StrEnum,
+    effects: list[Effect],
+) -> None:
+    """Enter ``target``, derive the effects of what changed, and re-arm the timers."""
+    previous, accepting, exclusive = before
+    rec.state = target
+    if previous is not target or accepting is not rec.accepting_jobs:
+        if previous is not target:
+            rec.timestamps.append((str(target), event.at))
         effects.append(
             StateChanged(
-                rec.session_id, event.at, str(previous), str(row.target), rec.accepting_jobs, name
+                rec.session_id, event.at, str(previous), str(target), rec.accepting_jobs, event.name
             )
         )
     if exclusive is not rec.exclusive:
@@ -185,8 +199,11 @@ def _step(rec: Record, event: Event | Expire, effects: list[Effect]) -> None:
     rec.deadline = next_deadline(rec)
 
 
-def _check_job(rec: Record, event: Event | Expire) -> Job | None:
-    """Return the job an event concerns (``None`` for a new submission) or refuse the event."""
+def check_job(rec: Record, event: Event | Expire) -> Job | None:
+    """Return the job an event concerns (``None`` for a new submission or a session event),
+    or refuse the event (JOB-LIFECYCLE, EVENT-UNKNOWN-JOB, EVENT-DUPLICATE-JOB)."""
+    if not isinstance(event, Submit) and event.name not in JOB_TRANSITIONS:
+        return None
     job_id = getattr(event, "job_id", None)
     if type(job_id) is not str or not job_id:
         raise _refusal(
@@ -227,10 +244,18 @@ def _check_job(rec: Record, event: Event | Expire) -> Job | None:
     return job
 
 
-def _book_job(rec: Record, event: Event | Expire, job: Job) -> None:
-    """Generic job bookkeeping, done before the provider's action (JOB-LIFECYCLE, JOB-TIMES)."""
-    job_id: str = getattr(event, "job_id")  # noqa: B009 - checked by _check_job
+def book(rec: Record, event: Event | Expire, job: Job | None) -> None:
+    """Generic job bookkeeping, done after the guards and before the provider's action
+    (JOB-LIFECYCLE, JOB-TIMES)."""
     at = event.at
+    if isinstance(event, Submit):
+        rec.jobs[event.job_id] = Job(JobState.QUEUED, at)
+        rec.in_flight += 1
+        rec.last_submitted_at = at
+        return
+    if job is None:
+        return
+    job_id: str = getattr(event, "job_id")  # noqa: B009 - checked by check_job
     state = JOB_TRANSITIONS[event.name][1]
     if state is JobState.RUNNING:
         rec.jobs[job_id] = Job(state, job.submitted_at, at)
@@ -246,13 +271,6 @@ def _book_job(rec: Record, event: Event | Expire, job: Job) -> None:
         rec.failures += 1
 
 
-def book_submission(rec: SessionRecord[Any], job_id: str, at: float) -> None:
-    """Record a newly submitted job (the ``submit`` bookkeeping)."""
-    rec.jobs[job_id] = Job(JobState.QUEUED, at)
-    rec.in_flight += 1
-    rec.last_submitted_at = at
-
-
 def end_jobs(
     rec: SessionRecord[Any], at: float, states: tuple[JobState, ...], end: JobState, reason: str
 ) -> tuple[str, ...]:
@@ -265,7 +283,17 @@ def end_jobs(
     return ids
 
 
-def _refusal(kind: type[SessionError], rec: Record, event: str, why: str) -> SessionError:
+def refusal(rec: Record, event: str) -> SessionError:
+    """The error for an event no transition of the current state takes."""
+    hint = rec.policy.machine.refusal_hints.get(event)
+    if event == "submit":
+        return _refusal(SessionClosedError, rec, event, hint or "it does not accept jobs")
+    return _refusal(InvalidEventError, rec, event, hint or "this state does not allow it")
+
+
+def _refusal(
+    kind: type[SessionError], rec: SessionRecord[Any], event: str, why: str
+) -> SessionError:
     message = (
         f"session {rec.session_id!r} ({rec.policy.machine.name}) is {str(rec.state)!r}"
         f"{'' if rec.accepting_jobs else ' and not accepting jobs'}; cannot take {event!r}: {why}"

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from statemachine import State, StateMachine
 
 from .effects import Effect, JobsCancelled, JobsFailed
-from .engine import Action, Deadline, Guard, Machine, compile_chart, end_jobs
+from .engine import Action, Deadline, Guard, Machine, end_jobs
 from .events import Event, Expire
 from .records import JobState, SessionRecord
 
@@ -244,7 +244,8 @@ def details(rec: Record) -> dict[str, Any]:
 MACHINE = Machine(
     name="IBM Qiskit Runtime",
     chart=IBMSessionChart,
-    table=compile_chart(IBMSessionChart, GUARDS, ACTIONS),
+    guards=GUARDS,
+    actions=ACTIONS,
     timers=TIMERS,
     terminal=frozenset({IBMState.CLOSED}),
     refusal_hints={

@@ -42,8 +42,8 @@ AZURE_IDLE_TIMEOUT = 600.0
 #: Azure providers whose sessions hold the hardware while jobs come within this many seconds.
 AZURE_EXCLUSIVE_WINDOWS: dict[str, float] = {"quantinuum": 60.0}
 
-_HMS = re.compile(r"(?:(\d+)d)? ?(?:(\d+)h)? ?(?:(\d+)m)? ?(?:(\d+)s)?")
-_UNIT_SECONDS = (86400, 3600, 60, 1)
+_TOKEN = re.compile(r"(\d+)([dhms])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 @attrs.frozen
@@ -100,20 +100,26 @@ def parse_max_time(max_time: int | str, *, limit: float, plan: str) -> float:
     )
     if isinstance(max_time, bool) or not isinstance(max_time, int | str):
         raise PolicyError(f"{accepted}; got {max_time!r} ({type(max_time).__name__})")
-    if isinstance(max_time, int):
-        seconds = max_time
-    else:
-        match = _HMS.fullmatch(max_time.strip())
-        if match is None or not any(match.groups()):
-            raise PolicyError(f"{accepted}; got {max_time!r}")
-        seconds = sum(
-            int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n
-        )
+    seconds = max_time if isinstance(max_time, int) else _hms_seconds(max_time)
+    if seconds is None:
+        raise PolicyError(f"{accepted}; got {max_time!r}")
     if seconds <= 0:
         raise PolicyError(f"{accepted}; got {max_time!r}, which is not positive")
     if seconds > limit:
         raise PolicyError(f"{accepted}; got {max_time!r} = {seconds} s, over the plan's maximum")
     return float(seconds)
+
+
+def _hms_seconds(text: str) -> int | None:
+    """Seconds of ``"2h 30m 40s"``-style text, or None if it is not of that form."""
+    stripped = text.strip()
+    tokens = _TOKEN.findall(stripped)
+    units = [unit for _, unit in tokens]
+    if not tokens or "  " in stripped or units != sorted(set(units), key="dhms".index):
+        return None
+    if "".join(n + unit for n, unit in tokens) != stripped.replace(" ", ""):
+        return None
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in tokens)
 
 
 def _plan(plan: str) -> IBMPlan:

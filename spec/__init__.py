@@ -1,0 +1,22 @@
+"""qsession.spec: every provider rule stated once, with its source, as an executable property.
+
+``RULES`` is the catalogue; ``check_trace`` replays a session's events and returns the rules
+a step violated; ``explore`` runs every event sequence up to a bound; ``COVERAGE`` counts which
+rules the checks exercised.
+"""
+
+from .catalogue import RULES, RULES_BY_ID, Rule
+from .checker import Checker, Trace, check_trace
+from .coverage import COVERAGE
+from .policy_properties import check_policy_call
+
+__all__ = [
+    "COVERAGE",
+    "RULES",
+    "RULES_BY_ID",
+    "Checker",
+    "Rule",
+    "Trace",
+    "check_policy_call",
+    "check_trace",
+]

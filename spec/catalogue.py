@@ -1,0 +1,338 @@
+"""The rule catalogue: every provider rule qsession implements, once, with its source.
+
+Sources name a seed document in ``shared/seeds/`` by file name or a section of
+``shared/reference/``. Where the provider documents are ambiguous, ``reading`` says which
+reading qsession chose and why.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+IBM_SEED_INTRO = "seeds/001_c41f4acf04c2a994.txt"
+IBM_SEED_API = "seeds/002_754a2c02daec5ad9.txt"
+IBM_SEED_RUN = "seeds/003_59687e19f960f5c3.txt"
+AZURE_SEED = "seeds/000_1ea5d578d3b4d59d.txt"
+IBM_REF = "reference/ibm-runtime-sessions.md"
+AZURE_REF = "reference/azure-quantum-sessions.md"
+
+
+@attrs.frozen
+class Rule:
+    """One rule: an id, the rule in one sentence, where it comes from, and any reading chosen."""
+
+    id: str
+    provider: str
+    sentence: str
+    source: str
+    reading: str | None = None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "EVENT-TIME-ORDER",
+        "any",
+        "An event earlier than the session's last event, or at a non-finite time, is refused"
+        " with InvalidEventError.",
+        "DESIGN.md 'The core: sans-I/O' (time is an input on one monotonic clock)",
+    ),
+    Rule(
+        "EVENT-UNKNOWN-JOB",
+        "any",
+        "A job event for a job id the session never accepted is refused with InvalidEventError.",
+        "issue 2 (unknown job ids); " + IBM_REF + " section 5 (#2398: silent unknown ids)",
+    ),
+    Rule(
+        "EVENT-DUPLICATE-JOB",
+        "any",
+        "Submitting a job id the session already has is refused with InvalidEventError.",
+        "issue 2 (duplicate job ids)",
+    ),
+    Rule(
+        "EVENT-ERROR-NO-CHANGE",
+        "any",
+        "A refused event leaves the session exactly as it was: no state, job or timer changes.",
+        "DESIGN.md 'Errors' (nothing is half-applied)",
+    ),
+    Rule(
+        "TIMER-ORDER",
+        "any",
+        "An event at time t first fires every timer due by t, in deadline order, each at its"
+        " own deadline; the result equals advancing to each deadline in turn.",
+        "DESIGN.md 'The core: sans-I/O' (timers are data)",
+        reading="A timer due exactly at an event's time fires before that event: the"
+        " documents give deadlines as instants, and firing first makes a submission at the"
+        " very instant of expiry see the expired session, as the server would.",
+    ),
+    Rule(
+        "JOB-LIFECYCLE",
+        "any",
+        "A job goes queued -> running -> completed | failed | cancelled, or queued -> failed |"
+        " cancelled; any other job event is refused with InvalidEventError.",
+        IBM_REF + " section 3 (job status mapping); " + AZURE_REF + " section 1 (JobStatus)",
+    ),
+    Rule(
+        "JOB-TERMINAL-FINAL",
+        "any",
+        "A completed, failed or cancelled job never changes again.",
+        IBM_REF + " section 3; " + AZURE_REF + " section 2 (Job.has_completed)",
+    ),
+    Rule(
+        "JOB-TIMES",
+        "any",
+        "Each job records the time of its submission, start and end as the events gave them.",
+        "issue 2 (each job with its time); " + IBM_SEED_API + " (last_job_started/completed)",
+    ),
+    Rule(
+        "JOB-CONSERVATION",
+        "any",
+        "No job is ever lost: after each event the session holds every job it accepted, each in"
+        " exactly one state.",
+        "issue 3 (never lose a job)",
+    ),
+    Rule(
+        "IBM-PLAN-LIMITS",
+        "ibm",
+        "A premium-plan session has interactive TTL 60 s and max TTL 8 h unless max_time is"
+        " lower; a batch has interactive TTL 1 s and max TTL 10 min by default on every plan.",
+        IBM_SEED_RUN + " (Default values table); " + IBM_REF + " section 4 (Batch)",
+        reading="A batch's max_time may be raised up to the plan's 8 h maximum: the batch docs"
+        " say max_time is configurable in the same way as for sessions.",
+    ),
+    Rule(
+        "IBM-MAXTIME-FORMAT",
+        "ibm",
+        "max_time is a positive int of seconds or a string of whole units in d h m s order such"
+        " as '2h 30m 40s', at most the plan maximum; anything else is a PolicyError.",
+        IBM_SEED_API + " (max_time: seconds or a string like '2h 30m 40s'); " + IBM_REF
+        + " section 1",
+        reading="Stricter than qiskit-ibm-runtime, which reads '1.5h' as 5 h and ignores junk"
+        " around units: a value the client would silently misread is refused instead.",
+    ),
+    Rule(
+        "IBM-OPEN-PLAN-NO-SESSION",
+        "ibm",
+        "Open Plan users cannot open a dedicated session (a PolicyError says to use a batch);"
+        " batches are allowed.",
+        IBM_SEED_RUN + " ('Open Plan users cannot submit session jobs'); " + IBM_REF
+        + " section 4 (Open Plan)",
+        reading="The newer docs (an error) win over the older seed 001 note (silent fallback to"
+        " job mode): failing early is what the current service does.",
+    ),
+    Rule(
+        "IBM-START-ON-FIRST-JOB-START",
+        "ibm",
+        "A session starts, and becomes active, when its first job starts running, not when it"
+        " is created or its first job submitted.",
+        IBM_SEED_API + " ('started when the first job within the session is started'); "
+        + IBM_SEED_RUN,
+    ),
+    Rule(
+        "IBM-MAXTTL-FROM-START",
+        "ibm",
+        "The max TTL runs from the session's start and never pauses: at start + max_time the"
+        " session closes, whatever its state.",
+        IBM_REF + " section 4 ('does not stop or pause'); " + IBM_SEED_RUN + " (Session length)",
+    ),
+    Rule(
+        "IBM-MAXTTL-QUEUED-FAIL",
+        "ibm",
+        "When the max TTL is reached, every job still queued fails.",
+        IBM_SEED_RUN + " ('jobs still queued are failed'); " + IBM_REF + " section 4",
+        reading="Seeds 001 and 003 also say 'cancellation of all queued jobs' in their 'End a"
+        " session' lists; the Session-length paragraph and the server docs say failed, so max"
+        " TTL fails them and cancel() cancels them.",
+    ),
+    Rule(
+        "IBM-RUNNING-FINISHES",
+        "ibm",
+        "When the max TTL is reached or the session is cancelled, the running job keeps running"
+        " and may still complete or fail.",
+        IBM_SEED_INTRO + " ('the QPU finishes running any job that is currently running')",
+        reading="The session is 'closed' from that instant (it 'immediately closes'); the"
+        " running job's end is still accepted in the closed state.",
+    ),
+    Rule(
+        "IBM-ITTL-DEACTIVATE",
+        "ibm",
+        "The interactive TTL restarts when a job ends; if no job is queued or running when it"
+        " lapses, the active session becomes inactive and loses its priority.",
+        IBM_SEED_RUN + " (interactive TTL); " + IBM_REF + " section 4 (Timers)",
+        reading="Any job end (completed, failed or cancelled) restarts the timer, since each"
+        " frees the QPU; a job submitted within the window keeps the session active.",
+    ),
+    Rule(
+        "IBM-REACTIVATE",
+        "ibm",
+        "An inactive session still accepts jobs; its next job queues normally and reactivates"
+        " the session when it starts, until the max TTL.",
+        IBM_REF + " section 4 ('go through the normal queue to reactivate')",
+    ),
+    Rule(
+        "IBM-CLOSE-DRAINS",
+        "ibm",
+        "close() stops accepting jobs; queued and running jobs still run, and the session"
+        " closes when the last one ends, at once if none is left.",
+        IBM_SEED_RUN + " (Close a session); " + IBM_SEED_API + " (close())",
+    ),
+    Rule(
+        "IBM-CANCEL",
+        "ibm",
+        "cancel() closes the session at once and cancels every queued job.",
+        IBM_SEED_INTRO + " (End a session); " + IBM_REF + " section 4 (DELETE .../close)",
+        reading="The reference says cancel 'fails' queued jobs, the seeds say 'cancellation';"
+        " qsession marks them cancelled so the three ends stay distinguishable.",
+    ),
+    Rule(
+        "IBM-UNUSED-30MIN",
+        "ibm",
+        "A session that no job was submitted to closes itself 30 minutes after opening.",
+        IBM_SEED_RUN + " ('do not submit any jobs to it for 30 minutes')",
+        reading="The timer counts from opening and is disarmed by the first submission, not"
+        " the first start: the sentence speaks of submitting.",
+    ),
+    Rule(
+        "IBM-SUBMIT-CLOSED",
+        "ibm",
+        "A session accepts a job exactly while accepting_jobs is true; otherwise submitting"
+        " raises SessionClosedError ('The session is closed.').",
+        IBM_SEED_RUN + " ('You cannot submit jobs to a closed session'); " + IBM_REF
+        + " section 1 (closed-session guard)",
+    ),
+    Rule(
+        "IBM-STATUS",
+        "ibm",
+        "status is 'Pending' for open or inactive, 'In progress, accepting new jobs' or 'In"
+        " progress, not accepting new jobs' for active, and 'Closed' for closed.",
+        IBM_REF + " section 1 (status() computed from details()); " + IBM_SEED_RUN,
+    ),
+    Rule(
+        "IBM-DETAILS-KEYS",
+        "ibm",
+        "details() has exactly the keys of qiskit_ibm_runtime.Session.details().",
+        IBM_REF + " section 1 (details())",
+        reading="active_timeout is not documented beyond its name and is reported as None;"
+        " usage_time counts the seconds spent active.",
+    ),
+    Rule(
+        "IBM-EXCLUSIVE-WHEN-ACTIVE",
+        "ibm",
+        "A dedicated session holds its QPU exclusively exactly while active; a batch never"
+        " does.",
+        IBM_SEED_RUN + " ('dedicated and exclusive access'); " + IBM_REF + " section 4 (Batch)",
+    ),
+    Rule(
+        "IBM-CLOSED-TERMINAL",
+        "ibm",
+        "A closed session stays closed and never accepts jobs again; close() and cancel() on it"
+        " change nothing.",
+        IBM_SEED_RUN + " ('You cannot submit jobs to a closed session')",
+        reading="close() and cancel() on a closed session are accepted as no-ops, because the"
+        " SDK's context manager calls close() on exit whatever happened inside.",
+    ),
+    Rule(
+        "AZ-POLICY",
+        "azure",
+        "A session has one target and a job_failure_policy of 'abort' (the service default) or"
+        " 'continue', case-insensitive; priority is 'Standard' or 'High'.",
+        AZURE_REF + " section 1 (SessionJobFailurePolicy, Priority)",
+    ),
+    Rule(
+        "AZ-STATUS-STRINGS",
+        "azure",
+        "A session's status is one of 'Waiting', 'Executing', 'Succeeded', 'Failed',"
+        " 'Failure(s)', 'TimedOut', exactly as the service sends it.",
+        AZURE_REF + " section 1 (SessionStatus); " + AZURE_SEED + " (states)",
+        reading="The seed's 'TimeOut' is 'TimedOut' on the wire (reference section 4).",
+    ),
+    Rule(
+        "AZ-WAITING-UNTIL-FIRST-JOB",
+        "azure",
+        "A session is 'Waiting' until its first job is submitted and 'Executing' from then on"
+        " until it ends.",
+        AZURE_REF + " section 6 (recordings)",
+        reading="The first submission, not the first start, turns it Executing: the recordings"
+        " show Waiting only before the first job, and the job PUT is what the service sees.",
+    ),
+    Rule(
+        "AZ-CLOSE-IDLE",
+        "azure",
+        "Closing a session with no job in flight ends it at once: 'Succeeded', or 'Failed' if"
+        " any job failed.",
+        AZURE_REF + " sections 4 and 6 (close answers Succeeded; Failure(s) becomes Failed)",
+    ),
+    Rule(
+        "AZ-CLOSE-DRAINS",
+        "azure",
+        "Closing a session with jobs in flight stops submissions but keeps its status until the"
+        " last job ends; then it is 'Succeeded' or 'Failed'.",
+        AZURE_REF + " section 6 ('close with a job in flight answers Executing')",
+    ),
+    Rule(
+        "AZ-ABORT",
+        "azure",
+        "Under 'abort', a failed job ends the session 'Failed' at once and cancels the jobs"
+        " still in flight; later submissions are refused.",
+        AZURE_REF + " section 4 (Job failure policy); " + AZURE_SEED,
+    ),
+    Rule(
+        "AZ-CONTINUE",
+        "azure",
+        "Under 'continue', a failed job turns the session 'Failure(s)', which keeps accepting"
+        " jobs and becomes 'Failed' when closed.",
+        AZURE_REF + " sections 4 and 6",
+    ),
+    Rule(
+        "AZ-TIMEOUT-10MIN",
+        "azure",
+        "A session with no job in flight and no new submission for 10 minutes ends 'TimedOut',"
+        " even after failed jobs.",
+        AZURE_SEED + " (TimeOut); " + AZURE_REF + " section 4 (Timeout)",
+        reading="The 10 minutes count from the latest of opening, the last submission and the"
+        " last job end, and only while no job is in flight: the docs warn the gap counts after"
+        " 'the previous jobs in the session are complete', and timing out under a running job"
+        " would orphan it with no documented fate. The service applies it with a lag of"
+        " seconds; qsession fires it at exactly 600 s.",
+    ),
+    Rule(
+        "AZ-ONE-TARGET",
+        "azure",
+        "A session has exactly one target; a job for another target is refused with"
+        " InvalidEventError.",
+        AZURE_SEED + " ('a logical grouping of one or more jobs submitted to a single target')",
+    ),
+    Rule(
+        "AZ-NO-CANCEL",
+        "azure",
+        "Azure sessions have no cancel verb: cancel() is refused with an error that says to"
+        " close instead.",
+        AZURE_REF + " section 1 (Session methods); reference landscape.md 1.2 ('no cancel()')",
+    ),
+    Rule(
+        "AZ-SUBMIT-CLOSED",
+        "azure",
+        "A session accepts a job exactly while it is not ended and not closed; otherwise"
+        " submitting raises SessionClosedError before any work is done.",
+        AZURE_REF + " section 1 (400 InvalidJobDefinition 'Session is already in a terminal"
+        " state')",
+    ),
+    Rule(
+        "AZ-TERMINAL",
+        "azure",
+        "'Succeeded', 'Failed' and 'TimedOut' are terminal: the session never leaves them.",
+        AZURE_REF + " section 1 (is_in_terminal_state)",
+    ),
+    Rule(
+        "AZ-QUANTINUUM-EXCLUSIVE",
+        "azure",
+        "A session on a Quantinuum target holds the hardware exclusively from its first job"
+        " while jobs are queued within one minute of each other; after a lapse it queues"
+        " normally for good.",
+        AZURE_SEED + " (Target behavior); " + AZURE_REF + " section 4",
+        reading="The minute counts like the 10-minute timeout: from the latest submission or"
+        " job end while no job is in flight (a job running longer than a minute must not cost"
+        " the session its exclusivity). 'After that' is read as a permanent lapse.",
+    ),
+)
+
+RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

@@ -1,0 +1,155 @@
+"""The trace checker: replays events on a fresh session and checks every property on each step.
+
+Before each event the checker advances the session to every timer deadline the event passes,
+one ``Advance`` step per deadline, so that properties see one transition (or the timers of
+one instant) per step. A shadow session takes the trace as given; TIMER-ORDER holds when the
+two agree after every event. Each rule a step exercised is counted in ``COVERAGE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from qsession.core.effects import Effect
+from qsession.core.errors import SessionError
+from qsession.core.events import Advance, Event
+from qsession.core.policies import AzurePolicy, IBMPolicy, Policy
+from qsession.core.records import SessionRecord
+from qsession.core.session import Session
+
+from .catalogue import RULES_BY_ID
+from .coverage import COVERAGE
+from .properties import PROPERTIES, Step
+
+_PROVIDER_RULES = {
+    provider: tuple(
+        (rule_id, prop)
+        for rule_id, prop in PROPERTIES.items()
+        if RULES_BY_ID[rule_id].provider in ("any", provider)
+    )
+    for provider in ("ibm", "azure")
+}
+
+
+@attrs.frozen
+class Trace:
+    """A session's history: its policy, id, opening time and the events fed to it in order."""
+
+    policy: Policy
+    session_id: str
+    opened_at: float
+    events: tuple[Event, ...]
+
+
+class Checker:
+    """Feeds events to a session and collects property violations (see module doc)."""
+
+    def __init__(self, policy: Policy, *, session_id: str = "s", opened_at: float = 0.0) -> None:
+        self.session = Session.open(policy, session_id=session_id, at=opened_at)
+        self.shadow = Session(self.session.snapshot())
+        self.violations: list[str] = []
+        self.steps = 0
+        provider = "ibm" if isinstance(policy, IBMPolicy) else "azure"
+        assert isinstance(policy, IBMPolicy | AzurePolicy)
+        self._rules = _PROVIDER_RULES[provider]
+
+    def copy(self) -> Checker:
+        twin = object.__new__(Checker)
+        twin.session = Session(self.session.snapshot())
+        twin.shadow = Session(self.shadow.snapshot())
+        twin.violations = list(self.violations)
+        twin.steps = self.steps
+        twin._rules = self._rules
+        return twin
+
+    def feed(self, event: Event) -> SessionError | None:
+        """Apply ``event`` (after the timer steps it implies); return its error, if any."""
+        start = self.session.snapshot()
+        effects: list[Effect] = []
+        deadline = self.session.next_deadline
+        while deadline is not None and start.last_at <= deadline <= event.at:
+            if isinstance(event, Advance) and deadline == event.at:
+                break
+            effects.extend(self._step(Advance(deadline))[0])
+            deadline = self.session.next_deadline
+        done, error = self._step(event)
+        effects.extend(done)
+        self._check_timer_order(event, start, effects, error)
+        return error
+
+    def _step(self, event: Event) -> tuple[tuple[Effect, ...], SessionError | None]:
+        before = self.session.snapshot()
+        try:
+            effects, error = self.session.handle(event), None
+        except SessionError as exc:
+            effects, error = (), exc
+        step = Step(before, event, self.session.snapshot(), effects, error)
+        self.steps += 1
+        for rule_id, prop in self._rules:
+            verdict = prop(step)
+            if verdict is None:
+                continue
+            COVERAGE[rule_id] += 1
+            if not verdict:
+                self.violations.append(_describe(rule_id, step))
+        return effects, error
+
+    def _check_timer_order(
+        self,
+        event: Event,
+        start: SessionRecord[Any],
+        effects: list[Effect],
+        error: SessionError | None,
+    ) -> None:
+        try:
+            raw, raw_error = self.shadow.handle(event), None
+        except SessionError as exc:
+            raw, raw_error = (), exc
+        COVERAGE["TIMER-ORDER"] += 1
+        if raw_error is not None:
+            held = error is not None and self.shadow.snapshot() == start
+        else:
+            held = error is None and raw == tuple(effects)
+            held = held and self.shadow.snapshot() == self.session.snapshot()
+        if not held:
+            self.violations.append(
+                f"TIMER-ORDER violated by {event!r}: the event alone gave {raw!r}"
+                f" ({raw_error!r}); advancing deadline by deadline gave {effects!r} ({error!r})"
+            )
+        self.shadow = Session(self.session.snapshot())
+
+
+def _describe(rule_id: str, step: Step) -> str:
+    rule = RULES_BY_ID[rule_id]
+    return (
+        f"{rule_id} violated ({rule.sentence}) by {step.event!r}: before"
+        f" {step.before.state}/accepting={step.before.accepting_jobs}, after"
+        f" {step.after.state}/accepting={step.after.accepting_jobs}, effects {step.effects!r},"
+        f" error {step.error!r}"
+    )
+
+
+def check_trace(
+    policy: Policy | Trace,
+    *,
+    session_id: str = "s",
+    opened_at: float = 0.0,
+    events: Iterable[Event] = (),
+) -> list[str]:
+    """Replay a trace on a fresh session; return the violated rules (empty when all held)."""
+    if isinstance(policy, Trace):
+        policy, session_id, opened_at, events = (
+            policy.policy,
+            policy.session_id,
+            policy.opened_at,
+            policy.events,
+        )
+    checker = Checker(policy, session_id=session_id, opened_at=opened_at)
+    for event in events:
+        checker.feed(event)
+    return checker.violations
+
+
