@@ -158,8 +158,12 @@ def _last_activity(rec: Record) -> float:
     return latest
 
 
+# Deadlines. Each is only asked in the states whose chart row takes its timer event
+# (``Machine.armed``): the timeout before the session ends, exclusivity while executing.
+
+
 def _idle_timeout(rec: Record) -> float | None:
-    if rec.in_flight or rec.state in TERMINAL:
+    if rec.in_flight:
         return None
     return _last_activity(rec) + rec.policy.idle_timeout
 

@@ -36,7 +36,7 @@ from statemachine import StateMachine
 
 from .effects import Effect, ExclusivityChanged, StateChanged
 from .errors import InvalidEventError, SessionClosedError, SessionError
-from .events import Advance, Event, Expire, JobFailed, Submit
+from .events import Advance, Event, Expire, JobFailed
 from .records import Job, JobState, SessionRecord
 
 if TYPE_CHECKING:
@@ -59,10 +59,11 @@ JOB_TRANSITIONS: Mapping[str, tuple[frozenset[JobState], JobState]] = {
 
 @attrs.frozen
 class Transition:
-    """One compiled row: go to ``target`` if every guard passes, running ``action``."""
+    """One compiled row: go to ``target`` if the guard passes (or there is none), running
+    ``action``."""
 
     target: StrEnum
-    guards: tuple[Guard, ...]
+    guard: Guard | None
     action: Action | None
 
 
@@ -86,6 +87,18 @@ class Machine:
             lambda self: compile_chart(self.chart, self.guards, self.actions), takes_self=True
         ),
     )
+    #: The timers each state arms: those whose event the chart takes in that state, so a
+    #: deadline function is only ever asked in a state where its timer can fire.
+    armed: Mapping[StrEnum, tuple[tuple[str, Deadline], ...]] = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: {
+                state: tuple(timer for timer in self.timers if timer[0] in rows)
+                for state, rows in self.table.items()
+            },
+            takes_self=True,
+        ),
+    )
 
 
 def compile_chart(
@@ -98,13 +111,16 @@ def compile_chart(
     for state in chart.states:
         rows: dict[str, tuple[Transition, ...]] = {}
         for transition in state.transitions:
-            names = [spec.func for spec in transition.cond if not spec.is_convention]
+            conds = [spec.func for spec in transition.cond if not spec.is_convention]
             acts = [spec.func for spec in transition.on if not spec.is_convention]
-            if len(acts) > 1:
-                raise ValueError(f"{chart.__name__}: one action per transition, got {acts}")
+            if len(conds) > 1 or len(acts) > 1:
+                raise ValueError(
+                    f"{chart.__name__}: a transition takes at most one guard and one action,"
+                    f" got guards {conds} and actions {acts}"
+                )
             row = Transition(
                 target=transition.target.value,
-                guards=tuple(guards[name] for name in names),
+                guard=guards[conds[0]] if conds else None,
                 action=actions[acts[0]] if acts else None,
             )
             for event in transition.events:
@@ -116,7 +132,7 @@ def compile_chart(
 def next_deadline(rec: Record) -> float:
     """The earliest armed timer's deadline, or infinity when no timer is armed."""
     earliest = math.inf
-    for _, deadline in rec.policy.machine.timers:
+    for _, deadline in rec.policy.machine.armed[rec.state]:
         due = deadline(rec)
         if due is not None and due < earliest:
             earliest = due
@@ -150,10 +166,10 @@ def handle(rec: Record, event: Event) -> tuple[Record, list[Effect]]:
 
 def fire_timers(rec: Record, upto: float, effects: list[Effect]) -> None:
     """Fire every timer due by ``upto`` in deadline order, each at its own deadline."""
-    timers = rec.policy.machine.timers
+    armed = rec.policy.machine.armed
     while rec.deadline <= upto:
         due_at = rec.deadline
-        for timer, deadline in timers:
+        for timer, deadline in armed[rec.state]:
             if deadline(rec) == due_at:
                 rec.last_at = due_at
                 _step(rec, Expire(timer, due_at), effects)
@@ -165,7 +181,7 @@ def _step(rec: Record, event: Event | Expire, effects: list[Effect]) -> None:
     name = event.name
     job = check_job(rec, event)
     for row in machine.table[rec.state].get(name, ()):
-        if all(guard(rec, event) for guard in row.guards):
+        if row.guard is None or row.guard(rec, event):
             break
     else:
         raise refusal(rec, name)
@@ -202,58 +218,56 @@ def settle(
 def check_job(rec: Record, event: Event | Expire) -> Job | None:
     """Return the job an event concerns (``None`` for a new submission or a session event),
     or refuse the event (JOB-LIFECYCLE, EVENT-UNKNOWN-JOB, EVENT-DUPLICATE-JOB)."""
-    if not isinstance(event, Submit) and event.name not in JOB_TRANSITIONS:
+    name = event.name
+    rule = JOB_TRANSITIONS.get(name)
+    if rule is None and name != "submit":
         return None
-    job_id = getattr(event, "job_id", None)
+    job_id = getattr(event, "job_id")  # noqa: B009 - every job event has one
     if type(job_id) is not str or not job_id:
-        raise _refusal(
-            InvalidEventError, rec, event.name, f"job id {job_id!r} is not a non-empty str"
-        )
+        raise _refusal(InvalidEventError, rec, name, f"job id {job_id!r} is not a non-empty str")
     job = rec.jobs.get(job_id)
-    if isinstance(event, Submit):
-        if job is not None:
+    if rule is not None:
+        if job is None:
+            raise _refusal(
+                InvalidEventError, rec, name, f"job {job_id!r} was never submitted to it"
+            )
+        if job.state not in rule[0]:
             raise _refusal(
                 InvalidEventError,
                 rec,
-                event.name,
-                f"job {job_id!r} was already submitted; job ids are unique within a session",
+                name,
+                f"job {job_id!r} is {job.state}, and {name} needs it "
+                + " or ".join(sorted(rule[0])),
             )
-        own = rec.policy.target
-        if event.target is not None and own is not None and event.target != own:
-            raise _refusal(
-                InvalidEventError,
-                rec,
-                event.name,
-                f"job {job_id!r} is for {event.target!r} but the session runs on {own!r};"
-                " open a session on that target instead",
-            )
-        return None
-    if job is None:
-        raise _refusal(
-            InvalidEventError, rec, event.name, f"job {job_id!r} was never submitted to it"
-        )
-    allowed, _ = JOB_TRANSITIONS[event.name]
-    if job.state not in allowed:
+        return job
+    if job is not None:
         raise _refusal(
             InvalidEventError,
             rec,
-            event.name,
-            f"job {job_id!r} is {job.state}, and {event.name} needs it "
-            + " or ".join(sorted(allowed)),
+            name,
+            f"job {job_id!r} was already submitted; job ids are unique within a session",
         )
-    return job
+    target, own = getattr(event, "target"), rec.policy.target  # noqa: B009
+    if target is not None and own is not None and target != own:
+        raise _refusal(
+            InvalidEventError,
+            rec,
+            name,
+            f"job {job_id!r} is for {target!r} but the session runs on {own!r};"
+            " open a session on that target instead",
+        )
+    return None
 
 
 def book(rec: Record, event: Event | Expire, job: Job | None) -> None:
     """Generic job bookkeeping, done after the guards and before the provider's action
-    (JOB-LIFECYCLE, JOB-TIMES)."""
+    (JOB-LIFECYCLE, JOB-TIMES). ``job`` is what ``check_job`` returned."""
     at = event.at
-    if isinstance(event, Submit):
-        rec.jobs[event.job_id] = Job(JobState.QUEUED, at)
-        rec.in_flight += 1
-        rec.last_submitted_at = at
-        return
     if job is None:
+        if event.name == "submit":
+            rec.jobs[getattr(event, "job_id")] = Job(JobState.QUEUED, at)  # noqa: B009
+            rec.in_flight += 1
+            rec.last_submitted_at = at
         return
     job_id: str = getattr(event, "job_id")  # noqa: B009 - checked by check_job
     state = JOB_TRANSITIONS[event.name][1]

@@ -161,20 +161,23 @@ def _leave_active(rec: Record, at: float) -> None:
     rec.exclusive = False
 
 
+# Deadlines. Each is only asked in the states whose chart row takes its timer event
+# (``Machine.armed``): max TTL in active and inactive, the interactive TTL in active, the
+# unused timeout in open.
+
+
 def _max_ttl(rec: Record) -> float | None:
-    if rec.started_at is None or rec.state is IBMState.CLOSED:
-        return None
-    return rec.started_at + rec.policy.max_time
+    return None if rec.started_at is None else rec.started_at + rec.policy.max_time
 
 
 def _interactive_ttl(rec: Record) -> float | None:
-    if rec.state is not IBMState.ACTIVE or rec.in_flight or rec.last_job_completed is None:
+    if rec.in_flight or rec.last_job_completed is None:
         return None
     return rec.last_job_completed + rec.policy.interactive_ttl
 
 
 def _unused(rec: Record) -> float | None:
-    if rec.state is not IBMState.OPEN or rec.last_submitted_at is not None:
+    if rec.last_submitted_at is not None:
         return None
     return rec.created_at + rec.policy.unused_timeout
 

@@ -57,10 +57,7 @@ class IBMPolicy:
     unused_timeout: float
     exclusive: bool
     backend: str | None = None
-
-    @property
-    def machine(self) -> Machine:
-        return _ibm.MACHINE
+    machine: Machine = attrs.field(default=_ibm.MACHINE, init=False, repr=False, eq=False)
 
     @property
     def target(self) -> str | None:
@@ -78,10 +75,7 @@ class AzurePolicy:
     priority: str | None
     idle_timeout: float
     exclusive_window: float | None
-
-    @property
-    def machine(self) -> Machine:
-        return _azure.MACHINE
+    machine: Machine = attrs.field(default=_azure.MACHINE, init=False, repr=False, eq=False)
 
 
 Policy = IBMPolicy | AzurePolicy

@@ -68,7 +68,7 @@ class Session:
     def handle(self, event: Event) -> tuple[Effect, ...]:
         """Apply any event; the verbs below are shorthands for this."""
         self._rec, effects = engine.handle(self._rec, event)
-        return tuple(effects)
+        return tuple(effects) if effects else ()
 
     def submit(self, job_id: str, *, at: float, target: str | None = None) -> tuple[Effect, ...]:
         """Submit a job; ``target`` (a backend or target name) must be the session's own."""

@@ -104,7 +104,9 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "max_time is a positive int of seconds or a string of whole units in d h m s order such"
         " as '2h 30m 40s', at most the plan maximum; anything else is a PolicyError.",
-        IBM_SEED_API + " (max_time: seconds or a string like '2h 30m 40s'); " + IBM_REF
+        IBM_SEED_API
+        + " (max_time: seconds or a string like '2h 30m 40s'); "
+        + IBM_REF
         + " section 1",
         reading="Stricter than qiskit-ibm-runtime, which reads '1.5h' as 5 h and ignores junk"
         " around units: a value the client would silently misread is refused instead.",
@@ -114,7 +116,9 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "Open Plan users cannot open a dedicated session (a PolicyError says to use a batch);"
         " batches are allowed.",
-        IBM_SEED_RUN + " ('Open Plan users cannot submit session jobs'); " + IBM_REF
+        IBM_SEED_RUN
+        + " ('Open Plan users cannot submit session jobs'); "
+        + IBM_REF
         + " section 4 (Open Plan)",
         reading="The newer docs (an error) win over the older seed 001 note (silent fallback to"
         " job mode): failing early is what the current service does.",
@@ -124,7 +128,8 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "A session starts, and becomes active, when its first job starts running, not when it"
         " is created or its first job submitted.",
-        IBM_SEED_API + " ('started when the first job within the session is started'); "
+        IBM_SEED_API
+        + " ('started when the first job within the session is started'); "
         + IBM_SEED_RUN,
     ),
     Rule(
@@ -196,7 +201,9 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "A session accepts a job exactly while accepting_jobs is true; otherwise submitting"
         " raises SessionClosedError ('The session is closed.').",
-        IBM_SEED_RUN + " ('You cannot submit jobs to a closed session'); " + IBM_REF
+        IBM_SEED_RUN
+        + " ('You cannot submit jobs to a closed session'); "
+        + IBM_REF
         + " section 1 (closed-session guard)",
     ),
     Rule(
@@ -217,8 +224,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "IBM-EXCLUSIVE-WHEN-ACTIVE",
         "ibm",
-        "A dedicated session holds its QPU exclusively exactly while active; a batch never"
-        " does.",
+        "A dedicated session holds its QPU exclusively exactly while active; a batch never does.",
         IBM_SEED_RUN + " ('dedicated and exclusive access'); " + IBM_REF + " section 4 (Batch)",
     ),
     Rule(

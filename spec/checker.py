@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-
 from qsession.core.effects import Effect
 from qsession.core.errors import SessionError
 from qsession.core.events import Advance, Event
@@ -140,16 +139,10 @@ def check_trace(
     events: Iterable[Event] = (),
 ) -> list[str]:
     """Replay a trace on a fresh session; return the violated rules (empty when all held)."""
-    if isinstance(policy, Trace):
-        policy, session_id, opened_at, events = (
-            policy.policy,
-            policy.session_id,
-            policy.opened_at,
-            policy.events,
-        )
-    checker = Checker(policy, session_id=session_id, opened_at=opened_at)
-    for event in events:
+    trace = (
+        policy if isinstance(policy, Trace) else Trace(policy, session_id, opened_at, tuple(events))
+    )
+    checker = Checker(trace.policy, session_id=trace.session_id, opened_at=trace.opened_at)
+    for event in trace.events:
         checker.feed(event)
     return checker.violations
-
-

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-
 from qsession.core.events import (
     Advance,
     Cancel,

@@ -12,9 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from statemachine import StateMachine
-from statemachine.exceptions import TransitionNotAllowed
-
 from qsession.core.effects import Effect
 from qsession.core.engine import Machine, book, check_job, next_deadline, refusal, settle
 from qsession.core.errors import InvalidEventError
@@ -22,6 +19,8 @@ from qsession.core.events import Advance, Event, Expire
 from qsession.core.policies import Policy
 from qsession.core.records import SessionRecord
 from qsession.core.session import Session
+from statemachine import StateMachine
+from statemachine.exceptions import TransitionNotAllowed
 
 _ORACLES: dict[str, type[StateMachine]] = {}
 
@@ -50,7 +49,7 @@ class OracleSession:
         self.effects: list[Effect] = []
         self.job: Any = None
         self.chart = _oracle_chart(policy.machine)()
-        self.chart.host = self  # type: ignore[attr-defined]
+        self.chart.host = self
 
     def handle(self, event: Event) -> tuple[Effect, ...]:
         """Apply ``event`` all-or-nothing, like ``Session.handle``."""

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-
 from qsession.core.azure import AzureState
 from qsession.core.effects import Effect, ExclusivityChanged, JobsCancelled, JobsFailed
 from qsession.core.errors import InvalidEventError, SessionClosedError, SessionError
@@ -79,7 +78,9 @@ IBM_STATUS = {
     ("active", False): "In progress, not accepting new jobs",
     ("closed", False): "Closed",
 }
-AZURE_STATUSES = frozenset({"Waiting", "Executing", "Succeeded", "Failed", "Failure(s)", "TimedOut"})
+AZURE_STATUSES = frozenset(
+    {"Waiting", "Executing", "Succeeded", "Failed", "Failure(s)", "TimedOut"}
+)
 AZURE_TERMINAL = frozenset({AzureState.SUCCEEDED, AzureState.FAILED, AzureState.TIMED_OUT})
 
 
@@ -178,9 +179,7 @@ def job_lifecycle(step: Step) -> bool | None:
 
 
 def job_terminal_final(step: Step) -> bool | None:
-    ended = {
-        job_id: job for job_id, job in step.before.jobs.items() if job.state not in IN_FLIGHT
-    }
+    ended = {job_id: job for job_id, job in step.before.jobs.items() if job.state not in IN_FLIGHT}
     if not ended:
         return None
     return all(step.after.jobs.get(job_id) == job for job_id, job in ended.items())
@@ -222,7 +221,7 @@ def ibm_start_on_first_job_start(step: Step) -> bool | None:
 def ibm_maxttl_from_start(step: Step) -> bool | None:
     if not is_ibm(step) or not ok(step) or step.after.started_at is None:
         return None
-    end = step.after.started_at + step.after.policy.max_time
+    end: float = step.after.started_at + step.after.policy.max_time
     if max_ttl_due(step.before, step.event.at):
         return step.after.state is IBMState.CLOSED and step.after.closed_at == end
     if step.after.state is IBMState.CLOSED:
