@@ -42,7 +42,7 @@ AZURE_IDLE_TIMEOUT = 600.0
 #: Azure providers whose sessions hold the hardware while jobs come within this many seconds.
 AZURE_EXCLUSIVE_WINDOWS: dict[str, float] = {"quantinuum": 60.0}
 
-_TOKEN = re.compile(r"(\d+)([dhms])")
+_TOKEN = re.compile(r"([0-9]+)([dhms])")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 

@@ -1,0 +1,3 @@
+from qsession.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The exhaustive small-scope explorer over every policy kind, and proof the checker bites."""
+
+import attrs
+import pytest
+from qsession.core import policies
+from qsession.core.events import Advance, JobStarted, Submit
+from qsession.core.ibm import MACHINE as IBM_MACHINE
+from qsession.core.policies import IBMPolicy
+from qsession.spec.checker import check_trace
+from qsession.spec.explorer import explore
+
+POLICIES = {
+    "ibm-session": policies.ibm_session(max_time="1h"),
+    "ibm-batch": policies.ibm_batch(),
+    "azure-abort": policies.azure_session("ionq.simulator", "abort"),
+    "azure-continue-quantinuum": policies.azure_session("quantinuum.sim.h2-1sc", "continue"),
+}
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_every_event_sequence_up_to_depth_5_obeys_every_rule(name):
+    result = explore(POLICIES[name], depth=5, max_jobs=2)
+    print(f"{name}: {result.states} states, {result.traces} traces, {result.steps} steps checked")
+    assert result.violations == ()
+    assert result.states > 1000
+
+
+def broken_policy(**actions):
+    """The IBM session policy on a machine with some actions swapped (a seeded bug)."""
+    machine = attrs.evolve(IBM_MACHINE, actions={**IBM_MACHINE.actions, **actions})
+    policy = policies.ibm_session(max_time="1h")
+    object.__setattr__(policy, "machine", machine)
+    assert isinstance(policy, IBMPolicy)
+    return policy
+
+
+def test_checker_reports_a_machine_that_forgets_to_fail_queued_jobs_at_max_ttl():
+    policy = broken_policy(fail_queued=IBM_MACHINE.actions["finish"])
+    events = [Submit("a", 0.0), JobStarted("a", 1.0), Submit("b", 2.0), Advance(4000.0)]
+    violations = check_trace(policy, events=events)
+    assert any(v.startswith("IBM-MAXTTL-QUEUED-FAIL") for v in violations)
+
+
+def test_explorer_finds_a_machine_that_never_grants_exclusivity():
+    def activate_without_priority(rec, event, effects):
+        rec.activated_at = event.at
+
+    policy = broken_policy(activate=activate_without_priority)
+    violations = explore(policy, depth=3, max_jobs=1).violations
+    assert any(v.startswith("IBM-EXCLUSIVE-WHEN-ACTIVE") for v in violations)
