@@ -64,8 +64,9 @@ class Checker:
         twin._rules = self._rules
         return twin
 
-    def feed(self, event: Event) -> SessionError | None:
-        """Apply ``event`` (after the timer steps it implies); return its error, if any."""
+    def feed(self, event: Event) -> tuple[tuple[Effect, ...], SessionError | None]:
+        """Apply ``event`` (after the timer steps it implies); return all the effects and the
+        event's error, if any."""
         start = self.session.snapshot()
         effects: list[Effect] = []
         deadline = self.session.next_deadline
@@ -77,7 +78,7 @@ class Checker:
         done, error = self._step(event)
         effects.extend(done)
         self._check_timer_order(event, start, effects, error)
-        return error
+        return tuple(effects), error
 
     def _step(self, event: Event) -> tuple[tuple[Effect, ...], SessionError | None]:
         before = self.session.snapshot()

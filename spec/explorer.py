@@ -111,7 +111,7 @@ def explore(policy: Policy, *, depth: int, max_jobs: int = 2) -> Exploration:
             for event in candidates(node, max_jobs):
                 child = node.copy()
                 child.violations = []
-                error = child.feed(event)
+                _, error = child.feed(event)
                 traces += 1
                 steps += child.steps - node.steps
                 violations.extend(child.violations)

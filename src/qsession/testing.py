@@ -125,11 +125,7 @@ class SessionStateMachine(RuleBasedStateMachine):
 
     def _feed(self, event: Event) -> None:
         before = len(self.checker.session.jobs)
-        marks = len(self.checker.violations)
-        error = self.checker.feed(event)
-        effects: tuple[Effect, ...] = ()
-        if len(self.checker.violations) == marks and error is None:
-            effects = ()
+        effects, error = self.checker.feed(event)
         self.submitted += len(self.checker.session.jobs) - before
         self.observe(event, effects, error)
 

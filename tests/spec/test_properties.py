@@ -2,7 +2,8 @@
 
 from hypothesis import given
 from hypothesis import strategies as st
-from qsession.core import policies
+from hypothesis.stateful import invariant
+from qsession.core import ExclusivityChanged, StateChanged, policies
 from qsession.core.errors import PolicyError
 from qsession.spec import check_policy_call, check_trace
 
@@ -73,3 +74,32 @@ def test_azure_policy_constructor_follows_the_policy_rule(target, job_failure_po
     except PolicyError as error:
         outcome = error
     assert check_policy_call("azure_session", kwargs, outcome) == []
+
+
+class HostMirroringEffects(SessionStateMachine):
+    """A host that learns the session's state only from effects, as users' tools do."""
+
+    policy = policies.azure_session("quantinuum.sim.h2-1sc", "abort")
+
+    def __init__(self):
+        super().__init__()
+        self.state, self.accepting, self.exclusive = "Waiting", True, False
+
+    def observe(self, event, effects, error):
+        for effect in effects:
+            if isinstance(effect, StateChanged):
+                self.state, self.accepting = effect.state, effect.accepting_jobs
+            elif isinstance(effect, ExclusivityChanged):
+                self.exclusive = effect.exclusive
+
+    @invariant()
+    def effects_told_the_host_everything(self):
+        session = self.session
+        assert (self.state, self.accepting, self.exclusive) == (
+            str(session.state),
+            session.accepting_jobs,
+            session.exclusive,
+        )
+
+
+TestHostMirroringEffects = HostMirroringEffects.TestCase
