@@ -27,6 +27,7 @@ from qsession.core.policies import Policy
 from qsession.core.records import SessionRecord
 
 from .checker import Checker
+from .coverage import EXPLORATIONS
 
 JOB_EVENTS = (JobStarted, JobCompleted, JobFailed, JobCancelled)
 
@@ -122,4 +123,9 @@ def explore(policy: Policy, *, depth: int, max_jobs: int = 2) -> Exploration:
                     seen.add(key)
                     next_frontier.append(child)
         frontier = next_frontier
-    return Exploration(depth, max_jobs, len(seen), traces, steps, tuple(violations))
+    result = Exploration(depth, max_jobs, len(seen), traces, steps, tuple(violations))
+    EXPLORATIONS.append(
+        f"{policy!r}: depth {depth}, {max_jobs} jobs: {result.states} sessions,"
+        f" {result.traces} traces, {result.steps} steps, {len(result.violations)} violations"
+    )
+    return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from .catalogue import RULES
-from .coverage import COVERAGE
+from .coverage import COVERAGE, EXPLORATIONS
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,6 +35,8 @@ def pytest_terminal_summary(
         f"{len(RULES) - len(gaps)} of {len(RULES)} rules exercised"
         + (f"; gaps: {', '.join(gaps)}" if gaps else "")
     )
+    for line in EXPLORATIONS:
+        terminalreporter.write_line(f"explored {line}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

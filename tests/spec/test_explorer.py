@@ -20,7 +20,6 @@ POLICIES = {
 @pytest.mark.parametrize("name", POLICIES)
 def test_every_event_sequence_up_to_depth_5_obeys_every_rule(name):
     result = explore(POLICIES[name], depth=5, max_jobs=2)
-    print(f"{name}: {result.states} states, {result.traces} traces, {result.steps} steps checked")
     assert result.violations == ()
     assert result.states > 1000
 
