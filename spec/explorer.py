@@ -125,7 +125,8 @@ def explore(policy: Policy, *, depth: int, max_jobs: int = 2) -> Exploration:
         frontier = next_frontier
     result = Exploration(depth, max_jobs, len(seen), traces, steps, tuple(violations))
     EXPLORATIONS.append(
-        f"{policy!r}: depth {depth}, {max_jobs} jobs: {result.states} sessions,"
-        f" {result.traces} traces, {result.steps} steps, {len(result.violations)} violations"
+        f"{policy.machine.name} {policy!r}: depth {depth}, {max_jobs} jobs:"
+        f" {result.states} sessions, {result.traces} traces, {result.steps} steps,"
+        f" {len(result.violations)} violations"
     )
     return result

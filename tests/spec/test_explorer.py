@@ -26,7 +26,11 @@ def test_every_event_sequence_up_to_depth_5_obeys_every_rule(name):
 
 def broken_policy(**actions):
     """The IBM session policy on a machine with some actions swapped (a seeded bug)."""
-    machine = attrs.evolve(IBM_MACHINE, actions={**IBM_MACHINE.actions, **actions})
+    machine = attrs.evolve(
+        IBM_MACHINE,
+        name=f"IBM with a seeded bug in {', '.join(actions)}",
+        actions={**IBM_MACHINE.actions, **actions},
+    )
     policy = policies.ibm_session(max_time="1h")
     object.__setattr__(policy, "machine", machine)
     assert isinstance(policy, IBMPolicy)

@@ -1,0 +1,358 @@
+"""Azure Quantum shape on the local scheduler: workspace, targets, sessions and jobs.
+
+``Workspace().get_targets("ionq.simulator")`` gives a target; ``target.open_session(...)`` (a
+context manager) attaches a session to it, and ``target.submit(circuit, name=..., shots=...)``
+runs a qiskit circuit through ``StatevectorSampler`` in that session. Statuses are the
+service's (``Waiting``, ``Executing``, ``Failure(s)``, ``Succeeded``, ``Failed``, ``TimedOut``).
+
+Two traps of azure-quantum are fixed: closing a session detaches it from its target, so later
+submissions are not silently tagged with it; and a submission to a session that no longer
+accepts jobs raises ``JobRejectedError`` before any job is created or run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+import attrs
+from qiskit.circuit import QuantumCircuit
+from qiskit.primitives import PrimitiveResult
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+from qsession.core import policies
+from qsession.core.errors import SessionClosedError
+from qsession.core.records import JobState
+from qsession.spec import Trace
+
+from .clock import Clock
+from .errors import AZURE_SESSION_TERMINAL, JobFailedError, JobRejectedError
+from .model import (
+    IONQ_QPU,
+    IONQ_SIMULATOR,
+    QUANTINUUM_QPU,
+    QUANTINUUM_SIMULATOR,
+    RIGETTI_SIMULATOR,
+    DurationModel,
+    QiskitExecution,
+)
+from .scheduler import LocalBackend, LocalJob, LocalSession, Scheduler
+from .timeline import Timeline
+
+#: Targets a new local workspace offers, with their duration models.
+DEFAULT_TARGETS: Mapping[str, DurationModel] = {
+    "ionq.simulator": IONQ_SIMULATOR,
+    "ionq.qpu.aria-1": IONQ_QPU,
+    "quantinuum.sim.h2-1sc": QUANTINUUM_SIMULATOR,
+    "quantinuum.qpu.h2-1": QUANTINUUM_QPU,
+    "rigetti.sim.qvm": RIGETTI_SIMULATOR,
+}
+#: Shots when ``submit`` is given none (the IonQ default in azure-quantum).
+DEFAULT_SHOTS = 500
+#: Job statuses as the service reports them.
+_JOB_STATUS = {
+    JobState.QUEUED: "Waiting",
+    JobState.RUNNING: "Executing",
+    JobState.COMPLETED: "Succeeded",
+    JobState.FAILED: "Failed",
+    JobState.CANCELLED: "Cancelled",
+}
+
+
+@attrs.frozen
+class SessionDetails:
+    """A snapshot of the service's ``SessionDetails`` (times in session seconds)."""
+
+    id: str
+    name: str
+    provider_id: str
+    target: str
+    job_failure_policy: str
+    status: str
+    creation_time: float
+    begin_execution_time: float | None
+    end_execution_time: float | None
+
+
+@attrs.frozen
+class JobDetails:
+    """A snapshot of the service's ``JobDetails`` (times in session seconds)."""
+
+    id: str
+    name: str
+    session_id: str | None
+    provider_id: str
+    target: str
+    status: str
+    tags: tuple[str, ...]
+    creation_time: float
+    begin_execution_time: float | None
+    end_execution_time: float | None
+    error_data: Mapping[str, str] | None
+
+
+class Workspace:
+    """A local Azure Quantum workspace whose targets are fake QPUs on one scheduler."""
+
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler | None = None,
+        targets: Mapping[str, DurationModel] | None = None,
+    ) -> None:
+        self.scheduler = Scheduler() if scheduler is None else scheduler
+        known = {backend.name for backend in self.scheduler.backends}
+        self._targets: dict[str, Target] = {}
+        for name, duration in (DEFAULT_TARGETS if targets is None else targets).items():
+            if name not in known:
+                self.scheduler.add_backend(name, duration=duration)
+            self._targets[name] = Target(self, self.scheduler.backend(name))
+        self._sessions: dict[str, AzureSession] = {}
+        self._jobs: dict[str, AzureJob] = {}
+
+    @property
+    def clock(self) -> Clock:
+        """The scheduler's clock: ``workspace.clock.advance(600)`` lets ten minutes pass."""
+        return self.scheduler.clock
+
+    def get_targets(
+        self, name: str | None = None, provider_id: str | None = None
+    ) -> Target | list[Target]:
+        """The target called ``name`` if exactly one matches, else the list of matches."""
+        found = [
+            t
+            for t in self._targets.values()
+            if (name is None or t.name == name) and (provider_id in (None, t.provider_id))
+        ]
+        if name is not None and len(found) == 1:
+            return found[0]
+        if name is not None and not found:
+            raise ValueError(
+                f"no target {name!r} in this workspace; known: {sorted(self._targets)}"
+            )
+        return found
+
+    def list_sessions(self) -> list[AzureSession]:
+        return list(self._sessions.values())
+
+    def get_session(self, session_id: str) -> AzureSession:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise ValueError(f"no session {session_id!r} in this workspace") from None
+
+    def list_session_jobs(self, session_id: str) -> list[AzureJob]:
+        """The jobs the session accepted, in submission order (rejected ones never existed)."""
+        return [self._jobs[job.job_id] for job in self.get_session(session_id)._local.jobs]
+
+    def close_session(self, session: AzureSession) -> None:
+        session.close()
+
+
+class Target:
+    """One target (``provider.name``); ``latest_session`` is the session its jobs join."""
+
+    def __init__(self, workspace: Workspace, backend: LocalBackend) -> None:
+        self.workspace = workspace
+        self.backend = backend
+        self.name = backend.name
+        self.provider_id = backend.name.split(".", 1)[0].lower()
+        self.latest_session: AzureSession | None = None
+
+    def get_latest_session_id(self) -> str | None:
+        return None if self.latest_session is None else self.latest_session.id
+
+    def open_session(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        job_failure_policy: str | None = None,
+        priority: str | None = None,
+    ) -> AzureSession:
+        """Open a session and attach it to this target (closing the one attached before)."""
+        if self.latest_session is not None:
+            self.latest_session.close()
+        policy = policies.azure_session(self.name, job_failure_policy, priority=priority)
+        local = self.workspace.scheduler.open_session(policy, self.backend, session_id=id)
+        session = AzureSession(self, local, name or f"session-{local.session_id}")
+        self.workspace._sessions[session.id] = session
+        self.latest_session = session
+        return session
+
+    def submit(
+        self,
+        input_data: QuantumCircuit,
+        name: str = "azure-quantum-job",
+        shots: int | None = None,
+        *,
+        tags: Iterable[str] = (),
+    ) -> AzureJob:
+        """Submit a measured circuit, in ``latest_session`` if one is attached."""
+        pub = SamplerPub.coerce(input_data, DEFAULT_SHOTS if shots is None else shots)
+        work = partial(_sample, self.backend.execution, pub)
+        shots_ = pub.shots or DEFAULT_SHOTS
+        session = self.latest_session
+        if session is None:
+            job = self.backend.submit(work, shots=shots_, tags=tags, name=name)
+        else:
+            job = session._submit(work, shots_, tuple(tags), name)
+        facade = AzureJob(self.workspace, job)
+        self.workspace._jobs[job.job_id] = facade
+        return facade
+
+    def fail_next_job(self, reason: str = "injected failure") -> None:
+        """Fault injection: the next job that starts on this target fails when it ends."""
+        self.backend.fail_next_job(reason)
+
+    def __repr__(self) -> str:
+        return f"<Target {self.name!r}>"
+
+
+def _sample(execution: QiskitExecution, pub: SamplerPub) -> PrimitiveResult[Any]:
+    return execution.sampler.run([pub]).result()
+
+
+class AzureSession:
+    """An Azure Quantum session; a context manager that closes it on exit."""
+
+    def __init__(self, target: Target, local: LocalSession, name: str) -> None:
+        self.target = target
+        self.name = name
+        self._local = local
+
+    @property
+    def id(self) -> str:
+        return self._local.session_id
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.target.workspace
+
+    @property
+    def details(self) -> SessionDetails:
+        with self._local.scheduler._lock:
+            self._local.scheduler._sync()
+            data = self._local.core.details()
+        return SessionDetails(
+            self.id,
+            self.name,
+            data["providerId"],
+            data["target"],
+            data["jobFailurePolicy"],
+            data["status"],
+            data["creationTime"],
+            data["beginExecutionTime"],
+            data["endExecutionTime"],
+        )
+
+    def refresh(self) -> AzureSession:
+        return self
+
+    def is_in_terminal_state(self) -> bool:
+        return self.details.status in ("Succeeded", "Failed", "TimedOut")
+
+    def close(self) -> None:
+        """Stop accepting jobs and detach from the target (in-flight jobs still finish)."""
+        if self.target.latest_session is self:
+            self.target.latest_session = None
+        self._local.close()
+
+    def list_jobs(self) -> list[AzureJob]:
+        return self.workspace.list_session_jobs(self.id)
+
+    def timeline(self) -> Timeline:
+        return self._local.timeline()
+
+    def trace(self) -> Trace:
+        return self._local.trace()
+
+    def _submit(self, work: Any, shots: int, tags: tuple[str, ...], name: str) -> LocalJob:
+        try:
+            return self._local.submit(work, shots=shots, tags=tags, name=name)
+        except SessionClosedError as err:
+            why = (
+                AZURE_SESSION_TERMINAL
+                if self._local.core.ended
+                else "Session is closed and no longer accepts jobs."
+            )
+            raise JobRejectedError(
+                f"{why} Session {self.id!r} is {err.state!r}; open a new session"
+                " (target.open_session(...)) to submit more jobs.",
+                session_id=err.session_id,
+                state=err.state,
+                event=err.event,
+            ) from err
+
+    def __enter__(self) -> AzureSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<AzureSession {self.id!r} {self._local.core.status!r} on {self.target.name!r}>"
+
+
+class AzureJob:
+    """A job on a local Azure target."""
+
+    def __init__(self, workspace: Workspace, job: LocalJob) -> None:
+        self.workspace = workspace
+        self._job = job
+
+    @property
+    def id(self) -> str:
+        return self._job.job_id
+
+    @property
+    def details(self) -> JobDetails:
+        job = self._job
+        scheduler = job.backend.scheduler
+        with scheduler._lock:
+            scheduler._sync()
+            return JobDetails(
+                job.job_id,
+                job.name or job.job_id,
+                None if job.session is None else job.session.session_id,
+                job.backend.name.split(".", 1)[0].lower(),
+                job.backend.name,
+                _JOB_STATUS[job.state],
+                job.tags,
+                job.submitted_at,
+                job.started_at,
+                job.ended_at,
+                None if job.reason is None else {"code": job.state.value, "message": job.reason},
+            )
+
+    def has_completed(self) -> bool:
+        return self.details.status in ("Succeeded", "Failed", "Cancelled")
+
+    def wait_until_completed(self) -> None:
+        self._job.wait()
+
+    def result(self) -> PrimitiveResult[Any]:
+        """The qiskit ``PrimitiveResult`` of the job (waits for it)."""
+        job = self._job.wait()
+        if job.state is not JobState.COMPLETED:
+            raise JobFailedError(
+                f"Cannot retrieve results as job execution failed (status:"
+                f" {_JOB_STATUS[job.state]}. error: {job.reason})"
+            )
+        result: PrimitiveResult[Any] = job.value
+        return result
+
+    def get_results(self) -> dict[str, float]:
+        """The histogram Azure returns: each measured bitstring's frequency."""
+        counts = self.result()[0].join_data().get_counts()
+        total = sum(counts.values())
+        return {bits: count / total for bits, count in sorted(counts.items())}
+
+    def __repr__(self) -> str:
+        return f"<AzureJob {self.id!r} {_JOB_STATUS[self._job.state]!r}>"

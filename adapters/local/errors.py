@@ -1,0 +1,62 @@
+"""The errors users of each SDK already know, raised by the local backend.
+
+With qiskit-ibm-runtime installed these are its own exception classes, so existing ``except``
+clauses keep working; without it, same-named stand-ins with the same messages.
+"""
+
+from __future__ import annotations
+
+from qsession.core.errors import SessionClosedError
+
+try:
+    from qiskit_ibm_runtime.exceptions import (
+        IBMInputValueError,
+        IBMRuntimeError,
+        RuntimeInvalidStateError,
+        RuntimeJobFailureError,
+    )
+except ImportError:  # qiskit-ibm-runtime is an optional extra
+
+    class IBMRuntimeError(Exception):  # type: ignore[no-redef]
+        """Qiskit Runtime error (``str`` is the message, e.g. ``The session is closed.``)."""
+
+    class IBMInputValueError(ValueError):  # type: ignore[no-redef]
+        """An input value Qiskit Runtime rejects."""
+
+    class RuntimeJobFailureError(IBMRuntimeError):  # type: ignore[no-redef]
+        """The job failed; its result cannot be retrieved."""
+
+    class RuntimeInvalidStateError(IBMRuntimeError):  # type: ignore[no-redef]
+        """The job is in a state that has no result (cancelled)."""
+
+
+#: What Qiskit Runtime says when a job is submitted to a closed session (PR #1643).
+SESSION_CLOSED = "The session is closed."
+#: What Azure Quantum answers (400 ``InvalidJobDefinition``) for a job sent to a terminal session.
+AZURE_SESSION_TERMINAL = (
+    "Session is already in a terminal state. This may have been due to failures in prior jobs"
+    " in the session."
+)
+
+
+class JobRejectedError(SessionClosedError):
+    """Azure: the session no longer accepts jobs, so the submission was refused before any
+    work was done (no job was created). ``code`` is the service's error code."""
+
+    code = "InvalidJobDefinition"
+
+
+class JobFailedError(RuntimeError):
+    """Azure: the job failed or was cancelled, so it has no results."""
+
+
+__all__ = [
+    "AZURE_SESSION_TERMINAL",
+    "SESSION_CLOSED",
+    "IBMInputValueError",
+    "IBMRuntimeError",
+    "JobFailedError",
+    "JobRejectedError",
+    "RuntimeInvalidStateError",
+    "RuntimeJobFailureError",
+]
