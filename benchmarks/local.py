@@ -160,15 +160,25 @@ def fleet(sessions: int, jobs: int = 10, per_backend: int = 100, think: float = 
 
 
 def bench_fleet(sizes: list[int]) -> None:
+    """Each size twice: with Python's cyclic GC as a user has it, and with it paused for the
+    run, which isolates the scheduler's own scaling from the GC's scans of the live fleet."""
     print("### Fleet simulation (10 null jobs per session, virtual time)\n")
-    print("| sessions | jobs | seconds | jobs/s | us/job |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| sessions | jobs | seconds | jobs/s | us/job | us/job, GC paused |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for size in sizes:
         gc.collect()
         seconds = fleet(size)
+        gc.collect()
+        gc.disable()
+        try:
+            paused = fleet(size)
+        finally:
+            gc.enable()
         jobs = size * 10
-        rate = jobs / seconds
-        print(f"| {size:,} | {jobs:,} | {seconds:.2f} | {rate:,.0f} | {1e6 / rate:.1f} |")
+        print(
+            f"| {size:,} | {jobs:,} | {seconds:.2f} | {jobs / seconds:,.0f}"
+            f" | {1e6 * seconds / jobs:.1f} | {1e6 * paused / jobs:.1f} |"
+        )
     print()
 
 
