@@ -1,5 +1,6 @@
-"""The ``qsession`` command: ``qsession demo`` runs the main job, ``qsession spec`` prints the
-rule catalogue (``--diagram ibm|ibm-batch|azure`` prints a Mermaid state diagram)."""
+"""The ``qsession`` command: ``qsession demo`` runs the main job, ``qsession serve`` runs the
+local IBM Runtime and Azure Quantum emulator, ``qsession spec`` prints the rule catalogue
+(``--diagram ibm|ibm-batch|azure`` prints a Mermaid state diagram)."""
 
 from __future__ import annotations
 
@@ -45,12 +46,17 @@ def print_spec(diagram: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["demo"]:
-        from qsession.adapters.local.demo import main as demo  # noqa: PLC0415 - needs the local extra
+        from qsession.adapters.local.demo import main as demo  # noqa: PLC0415 - local extra
 
         return demo(args[1:])
+    if args[:1] == ["serve"]:
+        from qsession.adapters.emulator.serve import main as serve  # noqa: PLC0415 - serve extra
+
+        return serve(args[1:])
     parser = argparse.ArgumentParser(prog="qsession", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run the VQE session demo (see `qsession demo --help`)")
+    commands.add_parser("serve", help="run the local cloud emulator (`qsession serve --help`)")
     spec = commands.add_parser("spec", help="print the rule catalogue with its sources")
     spec.add_argument("--diagram", choices=sorted(DIAGRAMS), help="print a Mermaid diagram")
     options = parser.parse_args(args)

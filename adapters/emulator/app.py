@@ -1,0 +1,114 @@
+"""The ASGI application: both REST surfaces, the storage emulation and the emulator's clock.
+
+``create_app(store, clock)`` builds it; its lifespan starts the cloud's worker thread and stops
+it (and closes the store) on shutdown. The OpenAPI schema of every route is at
+``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+from qsession.adapters.local.model import DurationModel
+
+from . import azure, errors, ibm
+from .auth import Tenancy, Unauthorized
+from .clock import ServerClock
+from .cloud import Cloud, Conflict
+from .errors import ApiError
+from .store import Store
+
+admin = APIRouter(prefix="/emulator/v1", tags=["Emulator"])
+
+
+def _caller(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_ms_quantum_api_key: Annotated[str | None, Header()] = None,
+) -> None:
+    """Any accepted credential of either provider."""
+    tenancy: Tenancy = request.app.state.tenancy
+    try:
+        if x_ms_quantum_api_key is not None:
+            tenancy.azure_tenant(x_ms_quantum_api_key, ("", "", ""))
+        else:
+            tenancy.ibm_tenant(authorization, None)
+    except Unauthorized as exc:
+        raise ApiError(401, "Unauthorized", str(exc)) from None
+
+
+class Advance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(ge=0, le=10 * 365 * 86400)
+
+
+def _clock_json(cloud: Cloud) -> dict[str, Any]:
+    clock = cloud.clock
+    return {"now": clock.now(), "virtual": clock.virtual, "speed": clock.speed}
+
+
+@admin.get("/clock", dependencies=[Depends(_caller)])
+def get_clock(request: Request) -> dict[str, Any]:
+    """Session time now and how it runs."""
+    return _clock_json(request.app.state.cloud)
+
+
+@admin.post("/clock/advance", dependencies=[Depends(_caller)])
+def advance_clock(body: Advance, request: Request) -> dict[str, Any]:
+    """Virtual clock only: let ``seconds`` of session time pass (TTLs lapse, jobs end)."""
+    cloud: Cloud = request.app.state.cloud
+    try:
+        cloud.advance(body.seconds)
+    except Conflict as exc:
+        raise ApiError(409, "ClockNotVirtual", str(exc)) from None
+    return _clock_json(cloud)
+
+
+def create_app(
+    store: Store,
+    clock: ServerClock,
+    *,
+    api_keys: Collection[str] | None = None,
+    plan: str = "premium",
+    seed: int | None = None,
+    ibm_backends: Mapping[str, DurationModel] | None = None,
+    azure_targets: Mapping[str, DurationModel] | None = None,
+) -> FastAPI:
+    """The emulator as an ASGI app over ``store`` (state) and ``clock`` (session time).
+
+    ``api_keys`` restricts the accepted keys (None accepts any); ``plan`` is the IBM plan every
+    instance has; ``seed`` makes circuit sampling reproducible.
+    """
+    cloud = Cloud(
+        store, clock, plan=plan, seed=seed, ibm_backends=ibm_backends, azure_targets=azure_targets
+    )
+    tenancy = Tenancy(store, api_keys)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cloud.start()
+        try:
+            yield
+        finally:
+            cloud.stop()
+            store.close()
+
+    app = FastAPI(
+        title="qsession emulator",
+        summary="IBM Qiskit Runtime and Azure Quantum sessions and jobs, served locally.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.cloud = cloud
+    app.state.tenancy = tenancy
+    errors.install(app)
+    app.include_router(ibm.iam)
+    app.include_router(ibm.router)
+    app.include_router(azure.router)
+    app.include_router(admin)
+    app.include_router(azure.storage)
+    return app

@@ -1,0 +1,628 @@
+"""The Azure Quantum REST surface (reference ``azure-quantum-sessions.md`` sections 2, 3) and a
+small Azure Blob Storage for job input and output.
+
+Served under ``/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/
+{ws}``: ``providerStatus``, sessions (``PUT``, ``GET``, ``:close``, list, list jobs), jobs
+(``PUT`` with ``sessionId``, ``GET``, list, ``:cancel``) and ``storage/sasUri``. Statuses are
+the core's (sessions) and the service's job statuses. A job sent to a session that no longer
+accepts jobs gets 400 ``InvalidJobDefinition`` and is not created.
+
+Blobs are path-style, as Azurite serves them: ``/{account}/{container}/{blob}?{sas}``, with
+one account per tenant and a SAS whose signature only this emulator can produce.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from qsession.core.errors import InvalidEventError, PolicyError, SessionClosedError
+from qsession.core.records import JobState
+from starlette.convertors import Convertor, register_url_convertor
+
+from .auth import ACCOUNT_PATTERN, Tenancy, Unauthorized
+from .cloud import AZURE, Cloud, CloudJob, CloudSession, Conflict, NotFound, new_id
+from .errors import ApiError
+from .execution import AZURE_FORMATS, azure_shots
+from .store import BlobRow
+
+#: Job statuses as the service reports them.
+JOB_STATUS = {
+    JobState.QUEUED: "Waiting",
+    JobState.RUNNING: "Executing",
+    JobState.COMPLETED: "Succeeded",
+    JobState.FAILED: "Failed",
+    JobState.CANCELLED: "Cancelled",
+}
+#: What the service answers for a job sent to a terminal session (recorded, reference 1).
+SESSION_TERMINAL = (
+    "Session is already in a terminal state. This may have been due to failures in prior jobs"
+    " in the session."
+)
+#: A SAS expiry far away, so the client never asks for a fresh one before downloading.
+SAS_EXPIRY = "2099-12-31T23:59:59Z"
+#: Largest blob accepted.
+MAX_BLOB_BYTES = 64 * 1024 * 1024
+OUTPUT_BLOB = "rawOutputData"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+WORKSPACE = (
+    "/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+    "/providers/Microsoft.Quantum/workspaces/{workspace}"
+)
+router = APIRouter(prefix=WORKSPACE, tags=["Azure Quantum"])
+storage = APIRouter(tags=["Azure Blob Storage"])
+
+
+def _cloud(request: Request) -> Cloud:
+    cloud: Cloud = request.app.state.cloud
+    return cloud
+
+
+def tenant(
+    request: Request,
+    subscription_id: str,
+    resource_group: str,
+    workspace: str,
+    x_ms_quantum_api_key: Annotated[str | None, Header()] = None,
+) -> str:
+    """The caller's tenant: its API key and the workspace in the path."""
+    tenancy: Tenancy = request.app.state.tenancy
+    try:
+        return tenancy.azure_tenant(
+            x_ms_quantum_api_key, (subscription_id, resource_group, workspace)
+        )
+    except Unauthorized as exc:
+        raise ApiError(401, "Unauthorized", str(exc)) from None
+
+
+Tenant = Annotated[str, Depends(tenant)]
+CloudDep = Annotated[Cloud, Depends(_cloud)]
+ItemId = Annotated[str, Path(pattern=_ID)]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _sas(request: Request, account: str, container: str, kind: str = "c") -> str:
+    tenancy: Tenancy = request.app.state.tenancy
+    sig = tenancy.sas_signature(account, container)
+    return f"sv=2023-11-03&se={SAS_EXPIRY.replace(':', '%3A')}&sr={kind}&sp=racwdl&sig={sig}"
+
+
+# Providers -----------------------------------------------------------------------------------
+
+
+@router.get("/providerStatus")
+def provider_status(*, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
+    """Every target of the workspace, grouped by provider, all available."""
+    providers: dict[str, list[dict[str, Any]]] = {}
+    for name in cloud.backends(AZURE):
+        providers.setdefault(name.split(".", 1)[0], []).append(
+            {
+                "id": name,
+                "currentAvailability": "Available",
+                "averageQueueTime": cloud.queue_length(name),
+                "statusPage": None,
+            }
+        )
+    return {
+        "value": [
+            {"id": provider, "currentAvailability": "Available", "targets": targets}
+            for provider, targets in providers.items()
+        ],
+        "nextLink": None,
+    }
+
+
+@router.get("/quotas")
+def quotas(*, tenant: Tenant) -> dict[str, Any]:
+    return {"value": [], "nextLink": None}
+
+
+# OData filters (the subset ``Workspace._create_filter`` writes) -------------------------------
+
+_TERM = re.compile(
+    r"\s*(?:\(\s*)?(?:(\w+)\s+eq\s+'([^']*)'|startswith\((\w+),\s*'([^']*)'\)"
+    r"|(\w+)\s+(ge|le|gt|lt)\s+(\S+?))\s*(?:\)\s*)?(?:\s+(and|or)\s+|$)"
+)
+
+
+_FILTER_FIELDS = {
+    "providerid": "providerId",
+    "target": "target",
+    "state": "status",
+    "name": "name",
+    "itemtype": "itemType",
+    "jobtype": "jobType",
+}
+
+
+def _filter(expression: str | None) -> Callable[[dict[str, Any]], bool]:
+    """A predicate for ``Field eq '...'`` terms (one field's terms OR-ed, different fields
+    AND-ed), ``startswith(Name, '...')`` and ``CreationTime ge|le|gt|lt <date>``."""
+    if not expression:
+        return lambda item: True
+    equal: dict[str, set[str]] = {}
+    prefixes: list[str] = []
+    bounds: list[tuple[str, str]] = []
+    position = 0
+    while position < len(expression):
+        match = _TERM.match(expression, position)
+        if match is None or match.end() == position:
+            raise ApiError(400, "InvalidFilter", f"Unsupported filter: {expression!r}")
+        if match.group(1):
+            equal.setdefault(match.group(1).lower(), set()).add(match.group(2).lower())
+        elif match.group(3):
+            prefixes.append(match.group(4))
+        elif match.group(5).lower() == "creationtime":
+            bounds.append((match.group(6), match.group(7)))
+        else:
+            raise ApiError(400, "InvalidFilter", f"Cannot compare {match.group(5)!r}")
+        position = match.end()
+    unknown = set(equal) - set(_FILTER_FIELDS)
+    if unknown:
+        raise ApiError(400, "InvalidFilter", f"Cannot filter on {sorted(unknown)}")
+    compare: dict[str, Callable[[str, str], bool]] = {
+        "ge": str.__ge__,
+        "le": str.__le__,
+        "gt": str.__gt__,
+        "lt": str.__lt__,
+    }
+
+    def keep(item: dict[str, Any]) -> bool:
+        for field, values in equal.items():
+            if str(item.get(_FILTER_FIELDS[field]) or "").lower() not in values:
+                return False
+        created = str(item.get("creationTime") or "")[:10]
+        return all(str(item.get("name") or "").startswith(p) for p in prefixes) and all(
+            compare[op](created, day[:10]) for op, day in bounds
+        )
+
+    return keep
+
+
+def _page(items: list[dict[str, Any]], skip: int, top: int) -> dict[str, Any]:
+    return {"value": items[skip : skip + top], "nextLink": None}
+
+
+# Sessions ------------------------------------------------------------------------------------
+
+
+class SessionOpen(BaseModel):
+    """``PUT /sessions/{id}`` (``SessionDetails``; read-only fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(default=None, max_length=500)
+    providerId: str = Field(min_length=1, max_length=100)
+    target: str = Field(min_length=1, max_length=200)
+    itemType: Literal["Session"] = "Session"
+    jobFailurePolicy: str | None = None
+    priority: str | None = None
+    tags: list[str] | None = None
+
+
+def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
+    d = session.core.details()
+    return {
+        "id": session.id,
+        "name": session.attrs.get("name"),
+        "providerId": session.attrs.get("providerId") or d["providerId"],
+        "target": d["target"],
+        "itemType": "Session",
+        "jobFailurePolicy": d["jobFailurePolicy"],
+        "priority": d["priority"],
+        "jobPriority": "Basic",
+        "status": d["status"],
+        "creationTime": cloud.iso(d["creationTime"], "microseconds"),
+        "beginExecutionTime": cloud.iso(d["beginExecutionTime"], "microseconds"),
+        "endExecutionTime": cloud.iso(d["endExecutionTime"], "microseconds"),
+        "tags": session.attrs.get("tags", "microseconds") or [],
+        "costEstimate": None,
+        "errorData": None,
+    }
+
+
+def _session(cloud: Cloud, tenant: str, session_id: str) -> CloudSession:
+    try:
+        return cloud.session(tenant, session_id)
+    except NotFound:
+        raise ApiError(404, "SessionNotFound", f"Session {session_id} not found.") from None
+
+
+@router.put("/sessions/{session_id}", status_code=200)
+def open_session(
+    *, session_id: ItemId, body: SessionOpen, tenant: Tenant, cloud: CloudDep
+) -> dict[str, Any]:
+    """Open a session on one target (``jobFailurePolicy`` defaults to ``Abort``)."""
+    policy = {
+        "kind": "azure_session",
+        "target": body.target,
+        "job_failure_policy": body.jobFailurePolicy,
+        "priority": body.priority,
+    }
+    attributes = {"name": body.name, "providerId": body.providerId, "tags": body.tags or []}
+    try:
+        session = cloud.open_session(
+            tenant, AZURE, body.target, policy, attributes, session_id=session_id
+        )
+    except NotFound:
+        raise ApiError(400, "InvalidTarget", f"Target {body.target!r} not found.") from None
+    except PolicyError as exc:
+        raise ApiError(400, "InvalidSessionDefinition", str(exc)) from None
+    except Conflict:
+        raise ApiError(409, "Conflict", f"Session {session_id} already exists.") from None
+    return session_json(cloud, session)
+
+
+@router.get("/sessions/{session_id}")
+def get_session(*, session_id: ItemId, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
+    return session_json(cloud, _session(cloud, tenant, session_id))
+
+
+@router.post("/sessions/{session_id}:close")
+def close_session(*, session_id: ItemId, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
+    """Stop accepting jobs: ``Succeeded``/``Failed`` at once when idle, else after draining."""
+    _session(cloud, tenant, session_id)
+    return session_json(cloud, cloud.close_session(tenant, session_id))
+
+
+@router.get("/sessions")
+def list_sessions(
+    *,
+    tenant: Tenant,
+    cloud: CloudDep,
+    filter: str | None = None,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    top: Annotated[int, Query(ge=1, le=1000)] = 100,
+    orderby: str | None = None,
+) -> dict[str, Any]:
+    keep = _filter(filter)
+    items = [session_json(cloud, s) for s in cloud.sessions(tenant, AZURE)]
+    return _page([item for item in items if keep(item)], skip, top)
+
+
+@router.get("/sessions/{session_id}/jobs")
+def list_session_jobs(
+    *,
+    session_id: ItemId,
+    request: Request,
+    tenant: Tenant,
+    cloud: CloudDep,
+    filter: str | None = None,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    top: Annotated[int, Query(ge=1, le=1000)] = 100,
+    orderby: str | None = None,
+) -> dict[str, Any]:
+    """The jobs the session accepted, in submission order."""
+    _session(cloud, tenant, session_id)
+    keep = _filter(filter)
+    items = [job_json(request, cloud, j) for j in cloud.jobs(tenant, AZURE, session_id)]
+    return _page([item for item in items if keep(item)], skip, top)
+
+
+# Storage -------------------------------------------------------------------------------------
+
+
+class SasRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    containerName: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
+    blobName: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+@router.post("/storage/sasUri")
+def sas_uri(*, body: SasRequest, request: Request, tenant: Tenant) -> dict[str, str]:
+    """A SAS URL for a container (or one blob) of the tenant's storage account."""
+    account = Tenancy.storage_account(tenant)
+    url = f"{_base(request)}/{account}/{body.containerName}"
+    if body.blobName is not None:
+        url += f"/{body.blobName}"
+    kind = "c" if body.blobName is None else "b"
+    return {"sasUri": f"{url}?{_sas(request, account, body.containerName, kind)}"}
+
+
+# Jobs ----------------------------------------------------------------------------------------
+
+
+class JobCreate(BaseModel):
+    """``PUT /jobs/{id}`` (``JobDetails``; read-only fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(default=None, max_length=500)
+    providerId: str = Field(min_length=1, max_length=100)
+    target: str = Field(min_length=1, max_length=200)
+    itemType: Literal["Job"] = "Job"
+    containerUri: str = Field(min_length=1, max_length=2048)
+    inputDataUri: str | None = Field(default=None, max_length=2048)
+    inputDataFormat: str = Field(min_length=1, max_length=200)
+    outputDataFormat: str | None = Field(default=None, max_length=200)
+    inputParams: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    sessionId: str | None = Field(default=None, pattern=_ID)
+    priority: str | None = None
+    tags: list[str] | None = None
+
+
+def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
+    account, container, name = job.attrs["output_blob"]
+    a = job.attrs
+    error = None
+    if job.state is JobState.FAILED:
+        code, _, message = (job.reason or "").partition(": ")
+        if not re.fullmatch(r"[A-Z][A-Za-z]+", code):
+            code, message = "JobFailed", job.reason or ""
+        error = {"code": code, "message": message}
+    elif job.state is JobState.CANCELLED:
+        error = {"code": "JobCancelled", "message": job.reason or ""}
+    base = _base(request)
+    output_uri = f"{base}/{account}/{container}/{name}?{_sas(request, account, container, 'b')}"
+    return {
+        "id": job.id,
+        "name": a.get("name"),
+        "providerId": a.get("providerId"),
+        "target": job.backend,
+        "itemType": "Job",
+        "jobType": "QuantumComputing",
+        "status": JOB_STATUS[job.state],
+        "sessionId": job.session_id,
+        "containerUri": f"{base}/{account}/{container}?{_sas(request, account, container)}",
+        "inputDataUri": a.get("inputDataUri"),
+        "inputDataFormat": job.program,
+        "outputDataUri": output_uri,
+        "outputDataFormat": AZURE_FORMATS.get(job.program, a.get("outputDataFormat")),
+        "inputParams": a.get("inputParams"),
+        "metadata": a.get("metadata"),
+        "priority": a.get("priority"),
+        "tags": a.get("tags") or [],
+        "creationTime": cloud.iso(job.submitted_at, "microseconds"),
+        "beginExecutionTime": cloud.iso(job.started_at, "microseconds"),
+        "endExecutionTime": cloud.iso(job.ended_at, "microseconds"),
+        "cancellationTime": cloud.iso(job.ended_at, "microseconds")
+        if job.state is JobState.CANCELLED
+        else None,
+        "costEstimate": None,
+        "errorData": error,
+    }
+
+
+def _container(request: Request, tenant: str, uri: str) -> tuple[str, str]:
+    """The (account, container) a job URI names; it must be the tenant's own."""
+    parts = urlsplit(uri).path.strip("/").split("/")
+    account = Tenancy.storage_account(tenant)
+    if len(parts) < 2 or parts[0] != account:
+        raise ApiError(
+            400, "InvalidJobDefinition", "containerUri must be a container of this workspace"
+        )
+    return account, parts[1]
+
+
+def _job(cloud: Cloud, tenant: str, job_id: str) -> CloudJob:
+    try:
+        return cloud.job(tenant, job_id)
+    except NotFound:
+        raise ApiError(404, "JobNotFound", f"Job {job_id} not found.") from None
+
+
+@router.put("/jobs/{job_id}", status_code=200)
+def create_job(
+    *, job_id: ItemId, body: JobCreate, request: Request, tenant: Tenant, cloud: CloudDep
+) -> dict[str, Any]:
+    """Create a job from its input blob, in the session ``sessionId`` names, if any."""
+    account, container = _container(request, tenant, body.containerUri)
+    blob_name = "inputData"
+    if body.inputDataUri:
+        in_account, in_container = _container(request, tenant, body.inputDataUri)
+        parts = urlsplit(body.inputDataUri).path.strip("/").split("/", 2)
+        if (in_account, in_container) != (account, container) or len(parts) < 3:
+            raise ApiError(
+                400, "InvalidJobDefinition", "inputDataUri must be a blob of containerUri"
+            )
+        blob_name = parts[2]
+    blob = request.app.state.cloud.store.get_blob(account, container, blob_name)
+    if blob is None:
+        raise ApiError(400, "InvalidJobDefinition", f"Input data blob {blob_name!r} not found.")
+    attributes = {
+        "name": body.name,
+        "providerId": body.providerId,
+        "inputDataUri": body.inputDataUri,
+        "outputDataFormat": body.outputDataFormat,
+        "inputParams": body.inputParams or {},
+        "metadata": body.metadata,
+        "priority": body.priority,
+        "tags": body.tags or [],
+        "output_blob": [account, container, OUTPUT_BLOB],
+    }
+    try:
+        job = cloud.submit(
+            tenant,
+            AZURE,
+            body.target,
+            body.inputDataFormat,
+            params=blob.data,
+            attributes=attributes,
+            session_id=body.sessionId,
+            job_id=job_id,
+            shots=azure_shots(body.inputParams or {}),
+        )
+    except NotFound as exc:
+        if "session" in str(exc):
+            raise ApiError(404, "SessionNotFound", f"Session {body.sessionId} not found.") from None
+        raise ApiError(400, "InvalidJobDefinition", f"Target {body.target!r} not found.") from None
+    except Conflict:
+        raise ApiError(409, "Conflict", f"Job {job_id} already exists.") from None
+    except SessionClosedError:
+        session = cloud.session(tenant, body.sessionId or "")
+        message = (
+            SESSION_TERMINAL
+            if session.core.ended
+            else "Session is closed and no longer accepts jobs."
+        )
+        raise ApiError(400, "InvalidJobDefinition", message) from None
+    except InvalidEventError as exc:
+        raise ApiError(400, "InvalidJobDefinition", str(exc)) from None
+    return job_json(request, cloud, job)
+
+
+@router.get("/jobs/{job_id}")
+def get_job(*, job_id: ItemId, request: Request, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
+    return job_json(request, cloud, _job(cloud, tenant, job_id))
+
+
+@router.get("/jobs")
+def list_jobs(
+    *,
+    request: Request,
+    tenant: Tenant,
+    cloud: CloudDep,
+    filter: str | None = None,
+    skip: Annotated[int, Query(ge=0)] = 0,
+    top: Annotated[int, Query(ge=1, le=1000)] = 100,
+    orderby: str | None = None,
+) -> dict[str, Any]:
+    keep = _filter(filter)
+    items = [job_json(request, cloud, j) for j in cloud.jobs(tenant, AZURE)]
+    return _page([item for item in items if keep(item)], skip, top)
+
+
+@router.post("/jobs/{job_id}:cancel")
+def cancel_job(
+    *, job_id: ItemId, request: Request, tenant: Tenant, cloud: CloudDep
+) -> dict[str, Any]:
+    _job(cloud, tenant, job_id)
+    try:
+        job = cloud.cancel_job(tenant, job_id)
+    except Conflict as exc:
+        raise ApiError(409, "JobNotCancellable", str(exc)) from None
+    return job_json(request, cloud, job)
+
+
+# Blob storage --------------------------------------------------------------------------------
+
+
+class AccountConvertor(Convertor[str]):
+    """Storage account names the emulator hands out, so the blob routes never shadow the
+    REST routes."""
+
+    regex = ACCOUNT_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("account", AccountConvertor())
+CONTAINER = "/{account:account}/{container}"
+BLOB = "/{account:account}/{container}/{blob:path}"
+
+
+def _authorize(request: Request, account: str, container: str) -> None:
+    tenancy: Tenancy = request.app.state.tenancy
+    if not tenancy.check_sas(account, container, request.query_params.get("sig")):
+        raise ApiError(
+            403,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request: the SAS signature is missing or invalid.",
+        )
+
+
+@storage.api_route(CONTAINER, methods=["PUT"], operation_id="create_container")
+@storage.api_route(CONTAINER, methods=["GET"], operation_id="get_container_properties")
+@storage.api_route(CONTAINER, methods=["HEAD"], operation_id="head_container")
+def container(
+    *, account: str, container: str, request: Request, restype: str | None = None
+) -> Response:
+    """Container existence and creation (older clients); containers exist once signed."""
+    _authorize(request, account, container)
+    if restype != "container":
+        raise ApiError(400, "InvalidQueryParameterValue", "Expected restype=container.")
+    status = 201 if request.method == "PUT" else 200
+    return Response(status_code=status, headers={"ETag": f'"{new_id()}"'})
+
+
+@storage.put(BLOB, status_code=201, operation_id="put_blob")
+async def put_blob(*, account: str, container: str, blob: str, request: Request) -> Response:
+    """Upload a block blob in one request (what azure-storage-blob does for small data)."""
+    _authorize(request, account, container)
+    if request.headers.get("x-ms-blob-type", "BlockBlob") != "BlockBlob":
+        raise ApiError(400, "InvalidHeaderValue", "Only BlockBlob is supported.")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BLOB_BYTES):
+        raise ApiError(413, "RequestBodyTooLarge", "The blob is larger than 64 MiB.")
+    data = await request.body()
+    if len(data) > MAX_BLOB_BYTES:
+        raise ApiError(413, "RequestBodyTooLarge", "The blob is larger than 64 MiB.")
+    cloud: Cloud = request.app.state.cloud
+    row = BlobRow(
+        account,
+        container,
+        blob,
+        data,
+        request.headers.get("x-ms-blob-content-type") or request.headers.get("content-type"),
+        request.headers.get("x-ms-blob-content-encoding"),
+        new_id(),
+        time.time(),
+    )
+    cloud.store.put_blob(row)
+    return Response(
+        status_code=201,
+        headers={
+            "ETag": f'"{row.etag}"',
+            "Last-Modified": formatdate(row.modified, usegmt=True),
+            "x-ms-request-server-encrypted": "false",
+        },
+    )
+
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+@storage.api_route(BLOB, methods=["GET"], operation_id="get_blob")
+@storage.api_route(BLOB, methods=["HEAD"], operation_id="get_blob_properties")
+def get_blob(
+    *,
+    account: str,
+    container: str,
+    blob: str,
+    request: Request,
+    x_ms_range: Annotated[str | None, Header()] = None,
+    range: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Download a blob (honouring ``x-ms-range``) or, with HEAD, its properties."""
+    _authorize(request, account, container)
+    cloud: Cloud = request.app.state.cloud
+    row = cloud.store.get_blob(account, container, blob)
+    if row is None:
+        raise ApiError(404, "BlobNotFound", "The specified blob does not exist.")
+    headers = {
+        "ETag": f'"{row.etag}"',
+        "Last-Modified": formatdate(row.modified, usegmt=True),
+        "x-ms-blob-type": "BlockBlob",
+        "Accept-Ranges": "bytes",
+        "Content-Type": row.content_type or "application/octet-stream",
+    }
+    if row.content_encoding:
+        headers["Content-Encoding"] = row.content_encoding
+    size = len(row.data)
+    wanted = x_ms_range or range
+    if request.method == "HEAD" or wanted is None:
+        headers["Content-Length"] = str(size)
+        body = b"" if request.method == "HEAD" else row.data
+        return Response(body, status_code=200, headers=headers)
+    match = _RANGE.match(wanted)
+    if match is None:
+        raise ApiError(400, "InvalidRange", f"Unsupported range {wanted!r}.")
+    start = int(match.group(1))
+    end = min(int(match.group(2)) if match.group(2) else size - 1, size - 1)
+    if start >= size or start > end:
+        raise ApiError(416, "InvalidRange", "The range specified is invalid for the blob size.")
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(row.data[start : end + 1], status_code=206, headers=headers)

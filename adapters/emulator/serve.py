@@ -1,0 +1,194 @@
+"""``qsession serve``: run the emulator on 127.0.0.1 and print the client settings to paste.
+
+``main(argv)`` is the command line (``--host``, ``--port``, ``--db``, ``--speed``,
+``--virtual``, ...); it serves with uvicorn and shuts down cleanly on Ctrl-C or SIGTERM (the
+worker thread stops and the store is closed). ``running(app)`` serves an app from a thread of
+the calling process, for tests, benchmarks and notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from .app import create_app
+from .clients import (
+    AZURE_LOCATION,
+    AZURE_RESOURCE_GROUP,
+    AZURE_SUBSCRIPTION,
+    AZURE_WORKSPACE,
+    IBM_INSTANCE,
+)
+from .clock import ServerClock
+from .store import SQLiteStore
+
+DEFAULT_DB = "qsession-serve.db"
+
+
+def settings(url: str) -> str:
+    """The exact client settings for the emulator at ``url``, ready to paste."""
+    return f"""\
+IBM Qiskit Runtime (qiskit-ibm-runtime), any token:
+    import os
+    os.environ["IAM_URL"] = "{url}"
+    os.environ["QISKIT_FUNCTIONS_EXPERIMENTAL"] = "1"
+    from qiskit_ibm_runtime import QiskitRuntimeService
+    service = QiskitRuntimeService(
+        channel="ibm_quantum_platform", token="my-key",
+        instance="{IBM_INSTANCE}",
+        url="{url}", url_resolver=lambda url, *_: url + "/api/v1")
+
+Azure Quantum (azure-quantum), any API key:
+    from azure.core.credentials import AzureKeyCredential
+    from azure.quantum import Workspace
+    workspace = Workspace(
+        subscription_id="{AZURE_SUBSCRIPTION}", resource_group="{AZURE_RESOURCE_GROUP}",
+        name="{AZURE_WORKSPACE}", location="{AZURE_LOCATION}",
+        credential=AzureKeyCredential("my-key"), _quantum_endpoint="{url}/")
+
+Or, without the boilerplate:
+    from qsession.adapters.emulator import ibm_service, azure_workspace
+    service = ibm_service("{url}"); workspace = azure_workspace("{url}")
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qsession serve",
+        description="A local IBM Qiskit Runtime and Azure Quantum cloud for the unmodified"
+        " qiskit-ibm-runtime and azure-quantum clients.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+    parser.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        help="SQLite file for sessions, jobs, results and blobs"
+        " (default: %(default)s; ':memory:' keeps nothing)",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="session seconds per real second (default: 1)"
+    )
+    parser.add_argument(
+        "--virtual",
+        action="store_true",
+        help="virtual time: the clock jumps while jobs are in flight and otherwise stands"
+        " still (advance it with POST /emulator/v1/clock/advance)",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accept only this API key (repeatable; default: any key)",
+    )
+    parser.add_argument("--plan", default="premium", choices=["premium", "open"])
+    parser.add_argument("--seed", type=int, default=None, help="seed circuit sampling")
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def build(
+    db: str,
+    *,
+    speed: float = 1.0,
+    virtual: bool = False,
+    api_keys: Sequence[str] | None = None,
+    plan: str = "premium",
+    seed: int | None = None,
+) -> FastAPI:
+    """The app over the SQLite file ``db``, its clock resumed from what the file says."""
+    store = SQLiteStore(db)
+    clock = ServerClock(
+        speed=speed, virtual=virtual, start=ServerClock.resumed(store.get_meta("clock"))
+    )
+    return create_app(store, clock, api_keys=api_keys, plan=plan, seed=seed)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every keep-alive response waits ~40 ms for a delayed ACK (Nagle).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)  # clients that connect before uvicorn runs wait in the backlog
+    return sock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until Ctrl-C or SIGTERM."""
+    args = _parser().parse_args(argv)
+    if not args.speed > 0:
+        print("qsession serve: --speed must be positive", file=sys.stderr)
+        return 2
+    if not 0 <= args.port <= 65535:
+        print("qsession serve: --port must be from 0 to 65535", file=sys.stderr)
+        return 2
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        print(f"qsession serve: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{port}"
+    app = build(
+        args.db,
+        speed=args.speed,
+        virtual=args.virtual,
+        api_keys=args.api_keys,
+        plan=args.plan,
+        seed=args.seed,
+    )
+    where = "memory" if args.db == ":memory:" else str(Path(args.db).resolve())
+    mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
+    print(f"qsession serve: {url} ({mode}; state in {where}); Ctrl-C stops it\n", flush=True)
+    print(settings(url), flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, lifespan="on"))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: make both
+    # end here as KeyboardInterrupt, after the worker has stopped and the store is closed.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("qsession serve: stopped", flush=True)
+    return 0
+
+
+@contextlib.contextmanager
+def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` from a background thread; yield its URL; stop it on exit."""
+    sock = _bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the emulator failed to start")
+            time.sleep(0.01)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Durable state of the emulator: a small ``Store`` interface and its SQLite implementation.
+
+Everything the emulator acknowledges is written before the HTTP answer leaves: sessions with
+the core event trace each one was fed (a restart rebuilds every ``qsession.core.Session`` by
+replaying it; the core is deterministic, so the replay is exact), jobs with their state and
+times, job results, and the blobs of the Azure storage emulation. Writes are grouped by
+``transaction()``, so one request's changes land together or not at all.
+
+``SQLiteStore`` is one file in WAL mode (``synchronous=NORMAL``: a killed process loses
+nothing it committed). The interface is row-shaped and small so that a PostgreSQL store can
+implement it the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+
+@attrs.frozen
+class SessionRow:
+    """A session as stored: who owns it, how to rebuild its policy, and when it opened."""
+
+    tenant: str
+    id: str
+    provider: str
+    backend: str
+    policy: dict[str, Any]
+    attrs: dict[str, Any]
+    opened_at: float
+
+
+@attrs.frozen
+class JobRow:
+    """A job as stored. ``params`` is the provider's job input (IBM: the request's params)."""
+
+    tenant: str
+    id: str
+    provider: str
+    backend: str
+    session_id: str | None
+    program: str
+    attrs: dict[str, Any]
+    params: bytes | None
+    state: str
+    submitted_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    due_at: float | None = None
+    reason: str | None = None
+
+
+@attrs.frozen
+class BlobRow:
+    """One blob of the storage emulation (``account/container/name``)."""
+
+    account: str
+    container: str
+    name: str
+    data: bytes
+    content_type: str | None
+    content_encoding: str | None
+    etag: str
+    modified: float
+
+
+class Store(Protocol):
+    """What the emulator needs from durable storage."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group the writes made inside into one atomic commit (re-entrant)."""
+        ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def add_session(self, row: SessionRow) -> None: ...
+
+    def append_event(self, tenant: str, session_id: str, event: dict[str, Any]) -> None:
+        """Append one core event to a session's trace."""
+        ...
+
+    def add_job(self, row: JobRow) -> None: ...
+
+    def update_job(self, tenant: str, job_id: str, **fields: Any) -> None:
+        """Set ``state``, ``started_at``, ``ended_at``, ``due_at`` or ``reason`` of a job."""
+        ...
+
+    def put_result(self, tenant: str, job_id: str, data: bytes) -> None: ...
+
+    def get_result(self, tenant: str, job_id: str) -> bytes | None: ...
+
+    def put_blob(self, row: BlobRow) -> None: ...
+
+    def get_blob(self, account: str, container: str, name: str) -> BlobRow | None: ...
+
+    def load_sessions(self) -> list[tuple[SessionRow, list[dict[str, Any]]]]:
+        """Every session with its event trace, in the order they were opened."""
+        ...
+
+    def load_jobs(self) -> list[JobRow]:
+        """Every job, in submission order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, id TEXT NOT NULL, provider TEXT NOT NULL, backend TEXT NOT NULL,
+    policy TEXT NOT NULL, attrs TEXT NOT NULL, opened_at REAL NOT NULL,
+    UNIQUE (tenant, id));
+CREATE TABLE IF NOT EXISTS session_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, session_id TEXT NOT NULL, event TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS session_events_by_session ON session_events (tenant, session_id);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, id TEXT NOT NULL, provider TEXT NOT NULL, backend TEXT NOT NULL,
+    session_id TEXT, program TEXT NOT NULL, attrs TEXT NOT NULL, params BLOB,
+    state TEXT NOT NULL, submitted_at REAL NOT NULL, started_at REAL, ended_at REAL,
+    due_at REAL, reason TEXT,
+    UNIQUE (tenant, id));
+CREATE TABLE IF NOT EXISTS results (
+    tenant TEXT NOT NULL, job_id TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (tenant, job_id));
+CREATE TABLE IF NOT EXISTS blobs (
+    account TEXT NOT NULL, container TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+    content_type TEXT, content_encoding TEXT, etag TEXT NOT NULL, modified REAL NOT NULL,
+    PRIMARY KEY (account, container, name));
+"""
+_JOB_FIELDS = frozenset({"state", "started_at", "ended_at", "due_at", "reason"})
+
+
+class SQLiteStore:
+    """``Store`` on one SQLite file (WAL). ``":memory:"`` keeps everything in memory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self.transaction():
+            return self._db.execute(sql, args)
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def add_session(self, row: SessionRow) -> None:
+        self._run(
+            "INSERT INTO sessions (tenant, id, provider, backend, policy, attrs, opened_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.tenant,
+                row.id,
+                row.provider,
+                row.backend,
+                json.dumps(row.policy),
+                json.dumps(row.attrs),
+                row.opened_at,
+            ),
+        )
+
+    def append_event(self, tenant: str, session_id: str, event: dict[str, Any]) -> None:
+        self._run(
+            "INSERT INTO session_events (tenant, session_id, event) VALUES (?, ?, ?)",
+            (tenant, session_id, json.dumps(event)),
+        )
+
+    def add_job(self, row: JobRow) -> None:
+        self._run(
+            "INSERT INTO jobs (tenant, id, provider, backend, session_id, program, attrs, params,"
+            " state, submitted_at, started_at, ended_at, due_at, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.tenant,
+                row.id,
+                row.provider,
+                row.backend,
+                row.session_id,
+                row.program,
+                json.dumps(row.attrs),
+                row.params,
+                row.state,
+                row.submitted_at,
+                row.started_at,
+                row.ended_at,
+                row.due_at,
+                row.reason,
+            ),
+        )
+
+    def update_job(self, tenant: str, job_id: str, **fields: Any) -> None:
+        unknown = set(fields) - _JOB_FIELDS
+        if unknown or not fields:
+            raise ValueError(f"update_job sets {sorted(_JOB_FIELDS)}; got {sorted(fields)}")
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        self._run(
+            f"UPDATE jobs SET {columns} WHERE tenant = ? AND id = ?",
+            (*fields.values(), tenant, job_id),
+        )
+
+    def put_result(self, tenant: str, job_id: str, data: bytes) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO results (tenant, job_id, data) VALUES (?, ?, ?)",
+            (tenant, job_id, data),
+        )
+
+    def get_result(self, tenant: str, job_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM results WHERE tenant = ? AND job_id = ?", (tenant, job_id)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_blob(self, row: BlobRow) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO blobs (account, container, name, data, content_type,"
+            " content_encoding, etag, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            attrs.astuple(row),
+        )
+
+    def get_blob(self, account: str, container: str, name: str) -> BlobRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT account, container, name, data, content_type, content_encoding, etag,"
+                " modified FROM blobs WHERE account = ? AND container = ? AND name = ?",
+                (account, container, name),
+            ).fetchone()
+        if row is None:
+            return None
+        return BlobRow(row[0], row[1], row[2], bytes(row[3]), *row[4:])
+
+    def load_sessions(self) -> list[tuple[SessionRow, list[dict[str, Any]]]]:
+        with self._lock:
+            sessions = self._db.execute(
+                "SELECT tenant, id, provider, backend, policy, attrs, opened_at FROM sessions"
+                " ORDER BY seq"
+            ).fetchall()
+            events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for tenant, session_id, event in self._db.execute(
+                "SELECT tenant, session_id, event FROM session_events ORDER BY seq"
+            ):
+                events.setdefault((tenant, session_id), []).append(json.loads(event))
+        return [
+            (
+                SessionRow(t, i, p, b, json.loads(pol), json.loads(att), at),
+                events.get((t, i), []),
+            )
+            for t, i, p, b, pol, att, at in sessions
+        ]
+
+    def load_jobs(self) -> list[JobRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tenant, id, provider, backend, session_id, program, attrs, params, state,"
+                " submitted_at, started_at, ended_at, due_at, reason FROM jobs ORDER BY seq"
+            ).fetchall()
+        return [
+            JobRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                json.loads(r[6]),
+                None if r[7] is None else bytes(r[7]),
+                *r[8:],
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,55 @@
+"""Fixtures: an emulator served on a free loopback port from this process, stopped after use."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+from qsession.adapters.emulator import ServerClock, SQLiteStore, create_app
+from qsession.adapters.emulator.cloud import Cloud
+from qsession.adapters.emulator.serve import running
+
+
+@attrs.frozen
+class Emulator:
+    """A running emulator: its URL and its cloud (for the clock and for inspection)."""
+
+    url: str
+    cloud: Cloud
+
+    def advance(self, seconds: float, key: str = "qsession") -> float:
+        """Let ``seconds`` of virtual session time pass (through the admin endpoint)."""
+        answer = httpx.post(
+            f"{self.url}/emulator/v1/clock/advance",
+            json={"seconds": seconds},
+            headers={"x-ms-quantum-api-key": key},
+        )
+        answer.raise_for_status()
+        return float(answer.json()["now"])
+
+
+@pytest.fixture
+def start_emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
+    """``start_emulator(virtual=True, speed=1.0, **create_app kwargs)``: serve a fresh one."""
+    counter = itertools.count()
+    with ExitStack() as stack:
+
+        def start(*, virtual: bool = True, speed: float = 1.0, **kwargs: Any) -> Emulator:
+            store = SQLiteStore(tmp_path / f"emulator-{next(counter)}.db")
+            app = create_app(store, ServerClock(virtual=virtual, speed=speed), seed=7, **kwargs)
+            url = stack.enter_context(running(app))
+            return Emulator(url, app.state.cloud)
+
+        yield start
+
+
+@pytest.fixture
+def emulator(start_emulator: Callable[..., Emulator]) -> Emulator:
+    """A fresh emulator in virtual time."""
+    return start_emulator()
