@@ -2,7 +2,7 @@
 
 The emulator runs as ``qsession serve --virtual`` in a child process on a loopback port (so
 clients and server do not share a GIL), in virtual time (a job takes as long as the emulator
-takes to schedule, persist and execute it, not the 4 s the QPU model says), over a SQLite file
+takes to schedule, persist and execute it, not the 3.5 s the QPU model says), over a SQLite file
 in WAL mode. Each client thread has its own ``QiskitRuntimeService``, opens a dedicated
 ``Session`` on its own 5-qubit fake backend and runs Bell-state ``SamplerV2`` jobs one after
 another: submit, then ``result()``. A job's round trip is that call pair as the user sees it,
