@@ -54,6 +54,17 @@ class AzureState(StrEnum):
     TIMED_OUT = "TimedOut"
 
 
+def _job_end(executing: State, failures: State, succeeded: State, failed: State) -> Any:
+    """A job completing or cancelled: the last job of a closing session ends it, Succeeded or
+    Failed after failures (AZ-CLOSE-DRAINS); otherwise the state stays."""
+    return (
+        executing.to(succeeded, cond="last_to_drain", on="finish")
+        | executing.to.itself(internal=True)
+        | failures.to(failed, cond="last_to_drain", on="finish")
+        | failures.to.itself(internal=True)
+    )
+
+
 class AzureSessionChart(StateMachine):
     """The Azure Quantum session chart; the compiled table and the diagram come from it."""
 
@@ -73,18 +84,8 @@ class AzureSessionChart(StateMachine):
         | failures.to.itself(cond="accepting", internal=True)
     )
     job_started = executing.to.itself(internal=True) | failures.to.itself(internal=True)
-    job_completed = (
-        executing.to(succeeded, cond="last_to_drain", on="finish")
-        | executing.to.itself(internal=True)
-        | failures.to(failed, cond="last_to_drain", on="finish")
-        | failures.to.itself(internal=True)
-    )
-    job_cancelled = (
-        executing.to(succeeded, cond="last_to_drain", on="finish")
-        | executing.to.itself(internal=True)
-        | failures.to(failed, cond="last_to_drain", on="finish")
-        | failures.to.itself(internal=True)
-    )
+    job_completed = _job_end(executing, failures, succeeded, failed)
+    job_cancelled = _job_end(executing, failures, succeeded, failed)
     job_failed = (
         executing.to(failed, cond="aborts", on="abort")
         | failed.from_(executing, failures, cond="last_to_drain", on="finish")

@@ -52,6 +52,18 @@ class IBMState(StrEnum):
     CLOSED = "closed"
 
 
+def _job_end(open_: State, active: State, inactive: State, closed: State) -> Any:
+    """A job ending, the same rows for completed, failed and cancelled: the last job of a
+    closing session closes it (IBM-CLOSE-DRAINS); otherwise the state stays."""
+    return (
+        closed.from_(open_, active, inactive, cond="last_to_drain", on="finish")
+        | open_.to.itself(internal=True)
+        | active.to.itself(internal=True)
+        | inactive.to.itself(internal=True)
+        | closed.to.itself(internal=True)
+    )
+
+
 class IBMSessionChart(StateMachine):
     """The IBM session/batch chart; the compiled table and the Mermaid diagram come from it."""
 
@@ -73,27 +85,9 @@ class IBMSessionChart(StateMachine):
         | inactive.to(active, on="activate")
         | active.to.itself(internal=True)
     )
-    job_completed = (
-        closed.from_(open, active, inactive, cond="last_to_drain", on="finish")
-        | open.to.itself(internal=True)
-        | active.to.itself(internal=True)
-        | inactive.to.itself(internal=True)
-        | closed.to.itself(internal=True)
-    )
-    job_failed = (
-        closed.from_(open, active, inactive, cond="last_to_drain", on="finish")
-        | open.to.itself(internal=True)
-        | active.to.itself(internal=True)
-        | inactive.to.itself(internal=True)
-        | closed.to.itself(internal=True)
-    )
-    job_cancelled = (
-        closed.from_(open, active, inactive, cond="last_to_drain", on="finish")
-        | open.to.itself(internal=True)
-        | active.to.itself(internal=True)
-        | inactive.to.itself(internal=True)
-        | closed.to.itself(internal=True)
-    )
+    job_completed = _job_end(open, active, inactive, closed)
+    job_failed = _job_end(open, active, inactive, closed)
+    job_cancelled = _job_end(open, active, inactive, closed)
     close = (
         closed.from_(open, active, inactive, cond="idle", on="finish")
         | open.to.itself(on="stop_accepting", internal=True)
