@@ -63,7 +63,10 @@ class SessionRecord(Generic[P]):
     last_submitted_at: float | None = None
     last_job_started: float | None = None
     last_job_completed: float | None = None
+    #: Jobs queued or running (a cache of ``jobs``, checked by JOB-CONSERVATION).
     in_flight: int = 0
+    #: Jobs that failed on their own (``job_failed``), not those the session failed in bulk at
+    #: max TTL: Azure's ``Failure(s)`` and its close to ``Failed`` depend on it.
     failures: int = 0
     active_seconds: float = 0.0
     deadline: float = math.inf

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from qsession.core import policies
+from qsession.core import Session, policies
 from qsession.core.effects import Effect
 from qsession.core.errors import SessionError
 from qsession.core.events import (
@@ -115,7 +115,7 @@ class SessionStateMachine(RuleBasedStateMachine):
         self.checker = Checker(self.policy)
 
     @property
-    def session(self) -> Any:
+    def session(self) -> Session:
         return self.checker.session
 
     def observe(

@@ -11,6 +11,7 @@ from qsession.core import (
     StateChanged,
     policies,
 )
+from qsession.spec.properties import IBM_DETAILS_KEYS
 
 
 def running_session(max_time="25m", **kwargs):
@@ -188,23 +189,7 @@ def test_batch_max_ttl_defaults_to_ten_minutes():
 
 def test_details_has_the_keys_of_qiskit_ibm_runtime_session_details():
     s = running_session(backend="ibm_fez")
-    assert set(s.details()) == {
-        "id",
-        "backend_name",
-        "interactive_timeout",
-        "max_time",
-        "active_timeout",
-        "state",
-        "accepting_jobs",
-        "last_job_started",
-        "last_job_completed",
-        "started_at",
-        "closed_at",
-        "activated_at",
-        "mode",
-        "usage_time",
-        "timestamps",
-    }
+    assert set(s.details()) == IBM_DETAILS_KEYS
     details = s.details()
     assert (details["backend_name"], details["max_time"], details["mode"]) == (
         "ibm_fez",

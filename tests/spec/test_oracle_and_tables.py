@@ -17,7 +17,10 @@ from qsession.core.events import (
 )
 from qsession.core.ibm import IBMSessionChart, IBMState
 from qsession.core.policies import azure_session, ibm_batch, ibm_session
+from qsession.spec import RULES
 from qsession.spec.oracle import OracleSession
+from qsession.spec.policy_properties import POLICY_RULES
+from qsession.spec.properties import PROPERTIES
 
 from qsession.testing import event_traces, session_policies
 
@@ -118,3 +121,9 @@ def test_every_state_event_pair_is_taken_or_refused_cleanly(policy, state, make)
 
 def test_batch_and_session_share_one_chart():
     assert ibm_batch().machine is ibm_session().machine
+
+
+def test_every_catalogue_rule_has_an_executable_property():
+    """Each rule is checked by a step property, a policy property, or the checker itself."""
+    checked = set(PROPERTIES) | set(POLICY_RULES) | {"TIMER-ORDER"}
+    assert {rule.id for rule in RULES} == checked
