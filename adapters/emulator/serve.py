@@ -21,6 +21,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from qsession.cli import OneLineParser
+
 from .app import create_app
 from .clients import (
     AZURE_LOCATION,
@@ -63,7 +65,7 @@ Or, without the boilerplate:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qsession serve",
         description="A local IBM Qiskit Runtime and Azure Quantum cloud for the unmodified"
         " qiskit-ibm-runtime and azure-quantum clients.",
@@ -71,12 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
-    parser.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port, 0 for any free one (default: %(default)s)"
+    )
     parser.add_argument(
         "--db",
         default=DEFAULT_DB,
-        help="SQLite file for sessions, jobs, results and blobs"
-        " (default: %(default)s; ':memory:' keeps nothing)",
+        help="SQLite file for sessions, jobs, results and blobs, kept between runs;"
+        " ':memory:' keeps nothing, for CI (default: %(default)s in the current directory)",
     )
     parser.add_argument(
         "--speed", type=float, default=1.0, help="session seconds per real second (default: 1)"
@@ -94,9 +98,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="accept only this API key (repeatable; default: any key)",
     )
-    parser.add_argument("--plan", default="premium", choices=["premium", "open"])
-    parser.add_argument("--seed", type=int, default=None, help="seed circuit sampling")
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--plan",
+        default="premium",
+        choices=["premium", "open"],
+        help="the IBM plan of every instance; the Open Plan allows batches only"
+        " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed circuit sampling (default: unseeded)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn's log level; 'info' logs every request (default: %(default)s)",
+    )
     return parser
 
 
@@ -155,7 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     where = "memory" if args.db == ":memory:" else str(Path(args.db).resolve())
     mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
-    print(f"qsession serve: {url} ({mode}; state in {where}); Ctrl-C stops it\n", flush=True)
+    print(f"qsession serve: {url} ({mode}); Ctrl-C stops it", flush=True)
+    kept = "kept in memory, gone when it stops" if args.db == ":memory:" else f"kept in {where}"
+    print(f"state: {kept} (--db)", flush=True)
+    print(f"dashboard: {url}/ (your sessions and jobs, live; enter the API key)\n", flush=True)
     print(settings(url), flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, lifespan="on"))
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: make both
