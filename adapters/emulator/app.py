@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from qsession.adapters.local.model import DurationModel
 
-from . import azure, errors, ibm
+from . import azure, dashboard, errors, ibm
 from .auth import Tenancy, Unauthorized
 from .clock import ServerClock
 from .cloud import Cloud, Conflict
@@ -111,4 +111,5 @@ def create_app(
     app.include_router(azure.router)
     app.include_router(admin)
     app.include_router(azure.storage)
+    app.include_router(dashboard.router)
     return app
