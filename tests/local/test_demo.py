@@ -88,9 +88,7 @@ def test_azure_abort_at_an_injected_failure_is_reported() -> None:
 
 
 def test_azure_continue_retries_and_ends_failed() -> None:
-    out = run(
-        "--provider", "azure", "--job-failure-policy", "continue", "--iterations", "12"
-    )
+    out = run("--provider", "azure", "--job-failure-policy", "continue", "--iterations", "12")
     assert "the session continues, so it is retried" in out
     assert "AZ-CONTINUE" in out
     assert "status 'Failed'" in out

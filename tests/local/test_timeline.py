@@ -83,8 +83,8 @@ def test_moments_come_at_the_time_they_happened_a_job_start_before_what_it_cause
     moments = session.timeline().moments()
     assert [m.at for m in moments] == sorted(m.at for m in moments)
     kinds = [(m.at, m.kind) for m in moments]
-    assert kinds.index((0.0, "queued")) < kinds.index((5.0, "started")) < kinds.index(
-        (5.0, "state")
+    assert (
+        kinds.index((0.0, "queued")) < kinds.index((5.0, "started")) < kinds.index((5.0, "state"))
     )
 
 
