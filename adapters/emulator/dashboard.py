@@ -181,6 +181,14 @@ def _cell(value: object) -> str:
     return f"<td>{html.escape('' if value is None else str(value))}</td>"
 
 
+def _time(cloud: Cloud, t: float | None) -> str:
+    """A time cell: the time of day (UTC), with the full timestamp as its tooltip."""
+    stamp = cloud.iso(t, "seconds")
+    if stamp is None:
+        return "<td></td>"
+    return f'<td title="{html.escape(stamp)}">{html.escape(stamp[11:19])}</td>'
+
+
 def _sessions_table(
     cloud: Cloud,
     provider: str,
@@ -199,12 +207,11 @@ def _sessions_table(
             f'<tr class="session" data-id="{html.escape(session.id)}">'
             f"{_cell(session.id)}{_cell(session.backend)}"
             f'<td class="status">{html.escape(core.status)}</td>'
-            f"{_cell(cloud.iso(session.opened_at, 'seconds'))}"
-            f"{_cell(cloud.iso(record.closed_at, 'seconds'))}{_cell(len(mine))}"
+            f"{_time(cloud, session.opened_at)}{_time(cloud, record.closed_at)}{_cell(len(mine))}"
             f"<td>{_strip(session, mine, now)}</td></tr>"
         )
-    header = "<tr><th>session</th><th>backend</th><th>status</th><th>opened</th>"
-    header += "<th>ended</th><th>jobs</th><th>timeline</th></tr>"
+    header = "<tr><th>session</th><th>backend</th><th>status</th><th>opened (UTC)</th>"
+    header += "<th>ended</th><th>jobs</th><th>timeline (opened to now)</th></tr>"
     return f'<table class="sessions" data-provider="{provider}">{header}{"".join(rows)}</table>'
 
 
@@ -217,12 +224,11 @@ def _jobs_table(cloud: Cloud, statuses: dict[JobState, str], jobs: list[CloudJob
             f'<tr class="job" data-id="{html.escape(job.id)}">{_cell(job.id)}'
             f"{_cell(job.session_id or '-')}{_cell(job.backend)}"
             f'<td class="status">{html.escape(statuses[job.state])}</td>'
-            f"{_cell(cloud.iso(job.submitted_at, 'seconds'))}"
-            f"{_cell(cloud.iso(job.started_at, 'seconds'))}"
-            f"{_cell(cloud.iso(job.ended_at, 'seconds'))}{_cell(job.reason)}</tr>"
+            f"{_time(cloud, job.submitted_at)}{_time(cloud, job.started_at)}"
+            f"{_time(cloud, job.ended_at)}{_cell(job.reason)}</tr>"
         )
     header = "<tr><th>job</th><th>session</th><th>backend</th><th>status</th>"
-    header += "<th>submitted</th><th>started</th><th>ended</th><th>reason</th></tr>"
+    header += "<th>submitted (UTC)</th><th>started</th><th>ended</th><th>reason</th></tr>"
     return f'<table class="jobs">{header}{"".join(rows)}</table>'
 
 

@@ -35,6 +35,8 @@ STATE_COLOURS = {
     "Failed": "#de2d26",
     "TimedOut": "#756bb1",
 }
+#: States a session never leaves: no deadline is armed after them.
+ENDED = frozenset({"closed", "Succeeded", "Failed", "TimedOut"})
 JOB_COLOURS = {
     "completed": "#3182bd",
     "failed": "#de2d26",
@@ -81,7 +83,7 @@ def plot_timeline(timeline: Timeline, *, width: float = 10.0, dpi: int = 100) ->
     jobs = timeline.jobs
     lanes = _lanes(jobs, end)
     lane_count = max(lanes, default=-1) + 1
-    figure = Figure(figsize=(width, 2.2 + 0.35 * lane_count), dpi=dpi, layout="constrained")
+    figure = Figure(figsize=(width, 3.0 + 0.35 * lane_count), dpi=dpi, layout="constrained")
     ax = figure.add_subplot()
     session_y = lane_count + 1.0
     states = timeline.states
@@ -114,8 +116,9 @@ def plot_timeline(timeline: Timeline, *, width: float = 10.0, dpi: int = 100) ->
                 gid=f"run:{job.job_id}",
             )
     ttl_name = "interactive TTL" if isinstance(timeline.policy, IBMPolicy) else "idle timeout"
+    ended = next((s.at for s in states if s.state in ENDED), end)
     for at in _ttl_deadlines(timeline):
-        if at <= end:
+        if at <= ended:
             ax.plot([at], [session_y + 0.55], "v", color="#e6550d", gid=f"deadline:{ttl_name}")
     if isinstance(timeline.policy, IBMPolicy):
         started = next((s.at for s in states if s.state == "active"), None)
@@ -123,18 +126,21 @@ def plot_timeline(timeline: Timeline, *, width: float = 10.0, dpi: int = 100) ->
             deadline = started + timeline.policy.max_time
             shown = min(deadline, end)
             ax.axvline(shown, color="#de2d26", linestyle="--", gid="deadline:max TTL")
-            label = f"max TTL at {deadline:g} s" + ("" if deadline <= end else " (later) ->")
-            ax.annotate(label, (shown, session_y + 0.9), ha="right", fontsize=8, color="#de2d26")
+            label = f"max TTL at {deadline:g} s" + ("" if deadline <= end else ", later ->")
+            ax.annotate(label, (shown, 0.45), ha="right", fontsize=8, color="#de2d26")
     labelled: set[str] = set()
     for moment in timeline.moments():
         for rule in moment.rules:
             ax.plot([moment.at], [session_y + 0.55], "|", color="black", gid=f"rule:{rule}")
             if rule not in labelled and moment.kind == "state":
                 labelled.add(rule)
+                late = moment.at - timeline.opened_at > 0.75 * (end - timeline.opened_at)
                 ax.annotate(
                     rule,
                     (moment.at, session_y + 0.7),
-                    rotation=30,
+                    rotation=-30 if late else 30,
+                    rotation_mode="anchor",
+                    ha="right" if late else "left",
                     fontsize=7,
                     gid=f"rule-label:{rule}",
                 )
@@ -159,5 +165,5 @@ def plot_timeline(timeline: Timeline, *, width: float = 10.0, dpi: int = 100) ->
         Line2D([], [], marker="v", color="#e6550d", linestyle="", label=f"{ttl_name} deadline"),
         Line2D([], [], marker="|", color="black", linestyle="", label="a rule fired"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=5, fontsize=8)
     return figure

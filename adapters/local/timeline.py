@@ -195,17 +195,17 @@ def _ibm_text(policy: IBMPolicy, entry: StateEntry, previous: StateEntry | None)
     if cause == "open":
         kind = "session" if policy.mode == "dedicated" else "batch"
         return (
-            f"{kind} opened, status {shown}: it starts when its first job starts"
+            f"{kind} opened, status {shown}; it starts when its first job starts"
             f" (max_time {max_time}, interactive TTL {ittl})"
         )
     if cause == "job_started" and previous is not None and previous.state == "open":
-        return f"its first job started: the session is active, status {shown}; the max TTL runs"
+        return f"first job started: the session is active ({shown}) and its max TTL runs"
     if cause == "job_started":
-        return f"a job started: the session is active again, status {shown}"
+        return f"a job started: the session is active again ({shown})"
     if cause == "interactive_ttl_expired":
         return (
-            f"{ittl} without a job since the last one ended: the interactive TTL lapsed; the"
-            f" session is inactive (status {shown}) and its next job queues like anyone's"
+            f"no job for {ittl}: the interactive TTL lapsed; the session is inactive ({shown})"
+            " and its next job queues like anyone's"
         )
     if cause == "max_ttl_reached":
         return f"max TTL reached, {max_time} after the session started: closed, status {shown}"

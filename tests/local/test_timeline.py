@@ -150,8 +150,8 @@ def test_render_prints_one_moment_per_line_with_its_rule() -> None:
     text = render_timeline(session_with_a_lapse().timeline())
     assert "interactive TTL 60 s" in text
     assert (
-        "the interactive TTL lapsed; the session is inactive (status 'Pending') and its next"
-        " job queues like anyone's; it releases the QPU  [IBM-ITTL-DEACTIVATE,"
+        "no job for 60 s: the interactive TTL lapsed; the session is inactive ('Pending') and"
+        " its next job queues like anyone's; it releases the QPU  [IBM-ITTL-DEACTIVATE,"
         " IBM-EXCLUSIVE-WHEN-ACTIVE]"
     ) in text
     assert "job a submitted" in text
