@@ -25,7 +25,7 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.circuit.library import real_amplitudes
 from qiskit.quantum_info import SparsePauliOp
 from qsession.core import PolicyError, policies
-from qsession.core.policies import IBMPolicy
+from qsession.core.policies import IBMPolicy, Policy
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -189,17 +189,17 @@ class Run:
     """One demo run: where it prints, its clock, its session once open, the energies found and
     what stopped it."""
 
-    def opened(self, session: Session | AzureSession, args: argparse.Namespace) -> None:
-        """The session is open: keep it, and say what the reader is about to see."""
-        self.session = session
-        _print_intro(self.console, args, session.timeline(), self.clock)
-
     console: Console
     clock: Clock
     session: Session | AzureSession | None = None
     energies: list[float] = attrs.Factory(list)
     notes: list[tuple[str, tuple[str, ...]]] = attrs.Factory(list)
     interrupted: bool = False
+
+    def opened(self, session: Session | AzureSession, args: argparse.Namespace) -> None:
+        """The session is open: keep it, and say what the reader is about to see."""
+        self.session = session
+        _print_intro(self.console, args, session.timeline().policy, self.clock)
 
 
 class Progress:
@@ -278,15 +278,13 @@ def main(argv: list[str] | None = None, *, console: Console | None = None) -> in
     return 0
 
 
-def _print_intro(
-    console: Console, args: argparse.Namespace, timeline: Timeline, clock: Clock
-) -> None:
+def _print_intro(console: Console, args: argparse.Namespace, policy: Policy, clock: Clock) -> None:
     ibm = args.provider == "ibm"
     kind = f"the wall clock, x{clock.speed:g}" if isinstance(clock, WallClock) else "virtual time"
     lines = [
         f"[bold]qsession demo[/bold]: a VQE run through a local"
         f" {'IBM Qiskit Runtime' if ibm else 'Azure Quantum'} session, in {kind}.",
-        f"Session: {describe_policy(timeline.policy)}.",
+        f"Session: {describe_policy(policy)}.",
         f"COBYLA minimises the energy of H2 ({H2.num_qubits} qubits, {len(H2)} Pauli terms)."
         f" Each [bold]evaluation[/bold] of the energy sends [bold]2 jobs[/bold], one per"
         f" measurement basis (Z: {_terms(H2_GROUPS[0])}; X: {_terms(H2_GROUPS[1])}), both"
