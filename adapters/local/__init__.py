@@ -32,7 +32,7 @@ from .runtime import (
     current_session,
 )
 from .scheduler import LocalBackend, LocalJob, LocalSession, Scheduler
-from .timeline import ExclusivityEntry, JobEntry, StateEntry, Timeline, render_timeline
+from .timeline import ExclusivityEntry, JobEntry, Moment, StateEntry, Timeline, render_timeline
 
 __all__ = [
     "AzureJob",
@@ -51,6 +51,7 @@ __all__ = [
     "LocalBackend",
     "LocalJob",
     "LocalSession",
+    "Moment",
     "QiskitRuntimeService",
     "RuntimeInvalidStateError",
     "RuntimeJobFailureError",
