@@ -19,6 +19,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse
+from qsession.adapters.local.timeline import JOB_COLOURS, STATE_COLOURS
 from qsession.core.records import JobState
 
 from . import azure, ibm
@@ -31,26 +32,6 @@ router = APIRouter(include_in_schema=False)
 
 #: How often the page refreshes, in milliseconds.
 REFRESH_MS = 1000
-#: Colours of the timeline strip: session states (both providers) and job intervals.
-STATE_COLOURS = {
-    "open": "#c6dbef",
-    "active": "#31a354",
-    "inactive": "#fdae6b",
-    "closed": "#969696",
-    "Waiting": "#c6dbef",
-    "Executing": "#31a354",
-    "Failure(s)": "#fdae6b",
-    "Succeeded": "#969696",
-    "Failed": "#de2d26",
-    "TimedOut": "#756bb1",
-}
-JOB_COLOURS = {
-    JobState.QUEUED: "#c6dbef",
-    JobState.RUNNING: "#6baed6",
-    JobState.COMPLETED: "#3182bd",
-    JobState.FAILED: "#de2d26",
-    JobState.CANCELLED: "#969696",
-}
 #: Each provider's section title, job statuses as its service reports them, and the state a
 #: session opens in (the core records the later ones in ``timestamps``).
 PROVIDERS = {
@@ -258,14 +239,14 @@ def _strip(session: CloudSession, jobs: list[CloudJob], now: float) -> str:
         shapes.append(
             f'<rect class="queue" x="{x(job.submitted_at)}" y="{y}"'
             f' width="{max(x(began) - x(job.submitted_at), 1.0)}" height="4" fill="none"'
-            f' stroke="{JOB_COLOURS[job.state]}"/>'
+            f' stroke="{JOB_COLOURS[str(job.state)]}"/>'
         )
         if job.started_at is not None:
             stop = job.ended_at if job.ended_at is not None else end
             shapes.append(
                 f'<rect class="run" x="{x(job.started_at)}" y="{y}"'
                 f' width="{max(x(stop) - x(job.started_at), 1.0)}" height="4"'
-                f' fill="{JOB_COLOURS[job.state]}"/>'
+                f' fill="{JOB_COLOURS[str(job.state)]}"/>'
             )
     height = band + 4 + 6 * len(jobs)
     return (

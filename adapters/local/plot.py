@@ -20,30 +20,10 @@ except ModuleNotFoundError as exc:
 
 from qsession.core.policies import IBMPolicy
 
-from .timeline import JobEntry, Timeline, duration_text
+from .timeline import JOB_COLOURS, STATE_COLOURS, JobEntry, Timeline, duration_text
 
-#: Colours of session states (both providers) and job outcomes.
-STATE_COLOURS = {
-    "open": "#c6dbef",
-    "active": "#31a354",
-    "inactive": "#fdae6b",
-    "closed": "#969696",
-    "Waiting": "#c6dbef",
-    "Executing": "#31a354",
-    "Failure(s)": "#fdae6b",
-    "Succeeded": "#969696",
-    "Failed": "#de2d26",
-    "TimedOut": "#756bb1",
-}
 #: States a session never leaves: no deadline is armed after them.
 ENDED = frozenset({"closed", "Succeeded", "Failed", "TimedOut"})
-JOB_COLOURS = {
-    "completed": "#3182bd",
-    "failed": "#de2d26",
-    "cancelled": "#969696",
-    "running": "#6baed6",
-    "queued": "#c6dbef",
-}
 
 
 def _lanes(jobs: tuple[JobEntry, ...], end: float) -> list[int]:

@@ -21,6 +21,29 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+#: Colours of session states (both providers) and job states, for the pictures of a timeline
+#: (``Timeline.plot()``, the emulator's dashboard).
+STATE_COLOURS = {
+    "open": "#c6dbef",
+    "active": "#31a354",
+    "inactive": "#fdae6b",
+    "closed": "#969696",
+    "Waiting": "#c6dbef",
+    "Executing": "#31a354",
+    "Failure(s)": "#fdae6b",
+    "Succeeded": "#969696",
+    "Failed": "#de2d26",
+    "TimedOut": "#756bb1",
+}
+JOB_COLOURS = {
+    "completed": "#3182bd",
+    "failed": "#de2d26",
+    "cancelled": "#969696",
+    "running": "#6baed6",
+    "queued": "#c6dbef",
+}
+
+
 @attrs.frozen
 class StateEntry:
     """The session changed state or ``accepting_jobs`` at ``at`` because of ``cause``."""

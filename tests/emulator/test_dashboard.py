@@ -1,5 +1,6 @@
 """The dashboard at ``GET /``: a real browser (Debian's headless chromium, driven by Playwright)
-watches a session and a job made with the real qiskit-ibm-runtime client appear, live."""
+watches sessions and jobs made with the real qiskit-ibm-runtime and azure-quantum clients
+appear, live, with their status."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import SamplerV2, Session
-from qsession.adapters.emulator import ibm_service
+from qsession.adapters.emulator import azure_workspace, ibm_service
 
 from .conftest import Emulator
 
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 #: Where Debian's chromium package puts the browser (``.ci/run`` installs it).
 CHROMIUM = Path("/usr/bin/chromium")
+#: A Bell pair in IonQ's JSON circuit format.
+BELL = {
+    "qubits": 2,
+    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
+}
 #: How long a browser wait may take before the test fails (milliseconds).
 WAIT_MS = 120_000
 #: Where the test run leaves the screenshot it checked.
@@ -46,7 +52,7 @@ def bell_job(service_backend: object, session: Session) -> object:
     return SamplerV2(mode=session).run([isa], shots=100)
 
 
-def test_dashboard_shows_a_session_and_its_job_appear_with_their_status(
+def test_dashboard_shows_sessions_and_jobs_appear_with_their_status(
     emulator: Emulator,
 ) -> None:
     executable = chromium()
@@ -85,6 +91,18 @@ def test_dashboard_shows_a_session_and_its_job_appear_with_their_status(
 
             session.close()
             expect(row.locator(".status")).to_have_text("Closed")
+
+            ionq = azure_workspace(emulator.url, api_key="dashboard-key").get_targets(
+                "ionq.simulator"
+            )
+            with ionq.open_session(name="from the dashboard test") as azure_session:
+                azure_job = ionq.submit(BELL, name="bell", shots=100)
+                azure_job.wait_until_completed()
+            azure_row = page.locator(f'tr.session[data-id="{azure_session.id}"]')
+            expect(azure_row.locator(".status")).to_have_text("Succeeded")
+            expect(azure_row).to_contain_text("ionq.simulator")
+            azure_job_row = page.locator(f'tr.job[data-id="{azure_job.id}"]')
+            expect(azure_job_row.locator(".status")).to_have_text("Succeeded")
             SCREENSHOT.parent.mkdir(exist_ok=True)
             png = page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
