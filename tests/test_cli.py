@@ -216,3 +216,12 @@ def test_serve_names_the_file_its_state_is_kept_in(tmp_path):
         process.kill()
         process.wait()
     assert banner[1] == f"state: kept in {tmp_path.resolve() / 'qsession-serve.db'} (--db)\n"
+
+
+def test_serve_with_a_state_file_it_cannot_open_says_so_in_one_line(tmp_path):
+    missing = tmp_path / "no-such-dir" / "state.db"
+    result = qsession("serve", "--port", "0", "--db", str(missing), check=False)
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert f"cannot use {str(missing)!r} as the state file" in line
+    assert line.endswith("or --db :memory: to keep nothing")

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -162,14 +163,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{port}"
-    app = build(
-        args.db,
-        speed=args.speed,
-        virtual=args.virtual,
-        api_keys=args.api_keys,
-        plan=args.plan,
-        seed=args.seed,
-    )
+    try:
+        app = build(
+            args.db,
+            speed=args.speed,
+            virtual=args.virtual,
+            api_keys=args.api_keys,
+            plan=args.plan,
+            seed=args.seed,
+        )
+    except sqlite3.Error as exc:
+        sock.close()
+        print(
+            f"qsession serve: cannot use {args.db!r} as the state file ({exc}); pass --db a"
+            " writable file, or --db :memory: to keep nothing",
+            file=sys.stderr,
+        )
+        return 1
     where = "memory" if args.db == ":memory:" else str(Path(args.db).resolve())
     mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
     print(f"qsession serve: {url} ({mode}); Ctrl-C stops it", flush=True)
