@@ -2,10 +2,19 @@
 small Azure Blob Storage for job input and output.
 
 Served under ``/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Quantum/workspaces/
-{ws}``: ``providerStatus``, sessions (``PUT``, ``GET``, ``:close``, list, list jobs), jobs
-(``PUT`` with ``sessionId``, ``GET``, list, ``:cancel``) and ``storage/sasUri``. Statuses are
-the core's (sessions) and the service's job statuses. A job sent to a session that no longer
-accepts jobs gets 400 ``InvalidJobDefinition`` and is not created.
+{ws}``, as azure-quantum 3.13 calls it (API ``2026-01-15-preview``; ``2025-12-01-preview`` is
+answered the same): ``providerStatus`` (the targets of ``qsession.adapters.local.azure_targets``,
+Microsoft's echo targets among them), sessions (``PUT``, ``GET``, ``:close``, list, list jobs),
+jobs (``PUT`` with ``sessionId``, ``GET``, ``PATCH`` of name, priority and tags, list,
+``:cancel`` answering 200 with the job), ``topLevelItems`` and ``storage/sasUri``. Lists honour
+the client's OData ``filter``, ``orderby``, ``skip`` and ``top`` and page with ``nextLink``.
+
+Statuses are the core's (sessions) and the service's job statuses; a running job is
+``Executing`` while its shots run and ``Finishing`` for its duration model's fixed overhead.
+Provider ids are reported lower case whatever case was sent. A job sent to a session that no
+longer accepts jobs gets 400 ``InvalidJobDefinition`` and is not created. Each job's output is
+written where its ``outputDataUri`` says (by default ``rawOutputData`` in its own ``job-{id}``
+container, ``{id}/rawOutputData`` in a shared one).
 
 Blobs are path-style, as Azurite serves them: ``/{account}/{container}/{blob}?{sas}``, with
 one account per tenant and a SAS whose signature only this emulator can produce.
@@ -22,6 +31,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from qsession.adapters.local import azure_targets
+from qsession.adapters.local.azure_targets import AzureTarget
 from qsession.core.errors import InvalidEventError, PolicyError, SessionClosedError
 from qsession.core.records import JobState
 from starlette.convertors import Convertor, register_url_convertor
@@ -29,10 +40,10 @@ from starlette.convertors import Convertor, register_url_convertor
 from .auth import ACCOUNT_PATTERN, Tenancy, Unauthorized
 from .cloud import AZURE, Cloud, CloudJob, CloudSession, Conflict, NotFound, new_id
 from .errors import ApiError
-from .execution import AZURE_FORMATS, azure_shots
+from .execution import shots_of
 from .store import BlobRow
 
-#: Job statuses as the service reports them.
+#: Job statuses as the service reports them (a running job in its overhead is ``Finishing``).
 JOB_STATUS = {
     JobState.QUEUED: "Waiting",
     JobState.RUNNING: "Executing",
@@ -50,6 +61,10 @@ SAS_EXPIRY = "2099-12-31T23:59:59Z"
 #: Largest blob accepted.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 OUTPUT_BLOB = "rawOutputData"
+#: Who created an item, as the 2025-12-01-preview fields report it for an API key.
+CREATED_BY = "x-ms-quantum-api-key"
+CREATED_BY_TYPE = "Key"
+PRIORITIES = ("Standard", "High")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 WORKSPACE = (
@@ -102,14 +117,17 @@ def _sas(request: Request, account: str, container: str, kind: str = "c") -> str
 
 @router.get("/providerStatus")
 def provider_status(*, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
-    """Every target of the workspace, grouped by provider, all available."""
+    """Every target of the workspace, grouped by provider id as the service lists them."""
     providers: dict[str, list[dict[str, Any]]] = {}
     for name in cloud.backends(AZURE):
-        providers.setdefault(name.split(".", 1)[0], []).append(
+        queued = cloud.queue_length(name)
+        providers.setdefault(azure_targets.target(name).provider_id, []).append(
             {
                 "id": name,
                 "currentAvailability": "Available",
-                "averageQueueTime": cloud.queue_length(name),
+                "averageQueueTime": queued,
+                "averageQueueTimeHighPriority": queued,
+                "averageQueueTimeStandardPriority": queued,
                 "statusPage": None,
             }
         )
@@ -120,6 +138,18 @@ def provider_status(*, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
         ],
         "nextLink": None,
     }
+
+
+def _provider(spec: AzureTarget, sent: str, code: str) -> str:
+    """The provider id the service reports (lower case); 400 if it is not the target's."""
+    if sent.lower() != spec.provider_id.lower():
+        raise ApiError(
+            400,
+            code,
+            f"Target {spec.name!r} belongs to provider {spec.provider_id!r}, not {sent!r};"
+            f" send providerId {spec.provider_id!r}.",
+        )
+    return spec.provider_id.lower()
 
 
 @router.get("/quotas")
@@ -189,8 +219,58 @@ def _filter(expression: str | None) -> Callable[[dict[str, Any]], bool]:
     return keep
 
 
-def _page(items: list[dict[str, Any]], skip: int, top: int) -> dict[str, Any]:
-    return {"value": items[skip : skip + top], "nextLink": None}
+_ORDER_FIELDS = {
+    "name": "name",
+    "itemtype": "itemType",
+    "jobtype": "jobType",
+    "providerid": "providerId",
+    "target": "target",
+    "state": "status",
+    "creationtime": "creationTime",
+}
+
+
+def _order(items: list[dict[str, Any]], orderby: str | None) -> list[dict[str, Any]]:
+    """``items`` sorted by ``orderby`` (``Field asc|desc``, what ``Workspace._create_orderby``
+    writes); without one, in creation order."""
+    if not orderby:
+        return items
+    field, _, direction = orderby.strip().partition(" ")
+    key = _ORDER_FIELDS.get(field.lower())
+    if key is None or direction.strip().lower() not in ("", "asc", "desc"):
+        raise ApiError(
+            400,
+            "InvalidOrderBy",
+            f"Cannot order by {orderby!r}; use '<field> asc|desc' with a field of"
+            f" {sorted(_ORDER_FIELDS.values())}",
+        )
+    return sorted(
+        items,
+        key=lambda item: str(item.get(key) or ""),
+        reverse=direction.strip().lower() == "desc",
+    )
+
+
+def _page(
+    request: Request,
+    items: list[dict[str, Any]],
+    *,
+    filter: str | None,
+    orderby: str | None,
+    skip: int,
+    top: int,
+) -> dict[str, Any]:
+    """One page of the filtered, ordered items; ``nextLink`` names the next page, if any."""
+    keep = _filter(filter)
+    found = _order([item for item in items if keep(item)], orderby)
+    next_link = None
+    if skip + top < len(found):
+        next_link = str(request.url.include_query_params(skip=skip + top, top=top))
+    return {"value": found[skip : skip + top], "nextLink": next_link}
+
+
+Skip = Annotated[int, Query(ge=0)]
+Top = Annotated[int, Query(ge=1, le=1000)]
 
 
 # Sessions ------------------------------------------------------------------------------------
@@ -209,8 +289,21 @@ class SessionOpen(BaseModel):
     tags: list[str] | None = None
 
 
+def _audit(cloud: Cloud, created: float | None, modified: float | None) -> dict[str, Any]:
+    """The 2025-12-01-preview audit fields of an item."""
+    return {
+        "createdBy": CREATED_BY,
+        "createdByType": CREATED_BY_TYPE,
+        "lastModifiedBy": CREATED_BY,
+        "lastModifiedByType": CREATED_BY_TYPE,
+        "lastModifiedTime": cloud.iso(modified, "microseconds"),
+        "lastUpdatedTime": cloud.iso(modified, "microseconds"),
+    }
+
+
 def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
     d = session.core.details()
+    created = d["creationTime"]
     return {
         "id": session.id,
         "name": session.attrs.get("name"),
@@ -221,12 +314,14 @@ def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
         "priority": d["priority"],
         "jobPriority": "Basic",
         "status": d["status"],
-        "creationTime": cloud.iso(d["creationTime"], "microseconds"),
+        "creationTime": cloud.iso(created, "microseconds"),
         "beginExecutionTime": cloud.iso(d["beginExecutionTime"], "microseconds"),
         "endExecutionTime": cloud.iso(d["endExecutionTime"], "microseconds"),
-        "tags": session.attrs.get("tags", "microseconds") or [],
+        "tags": session.attrs.get("tags") or [],
         "costEstimate": None,
         "errorData": None,
+        "usage": None,
+        **_audit(cloud, created, session.core.last_event_at),
     }
 
 
@@ -248,7 +343,11 @@ def open_session(
         "job_failure_policy": body.jobFailurePolicy,
         "priority": body.priority,
     }
-    attributes = {"name": body.name, "providerId": body.providerId, "tags": body.tags or []}
+    spec = azure_targets.target(body.target)
+    if body.target not in cloud.backends(AZURE):
+        raise ApiError(400, "InvalidTarget", f"Target {body.target!r} not found.")
+    provider = _provider(spec, body.providerId, "InvalidSessionDefinition")
+    attributes = {"name": body.name, "providerId": provider, "tags": body.tags or []}
     try:
         session = cloud.open_session(
             tenant, AZURE, body.target, policy, attributes, session_id=session_id
@@ -277,16 +376,16 @@ def close_session(*, session_id: ItemId, tenant: Tenant, cloud: CloudDep) -> dic
 @router.get("/sessions")
 def list_sessions(
     *,
+    request: Request,
     tenant: Tenant,
     cloud: CloudDep,
     filter: str | None = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    top: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Skip = 0,
+    top: Top = 100,
     orderby: str | None = None,
 ) -> dict[str, Any]:
-    keep = _filter(filter)
     items = [session_json(cloud, s) for s in cloud.sessions(tenant, AZURE)]
-    return _page([item for item in items if keep(item)], skip, top)
+    return _page(request, items, filter=filter, orderby=orderby, skip=skip, top=top)
 
 
 @router.get("/sessions/{session_id}/jobs")
@@ -297,15 +396,32 @@ def list_session_jobs(
     tenant: Tenant,
     cloud: CloudDep,
     filter: str | None = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    top: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Skip = 0,
+    top: Top = 100,
     orderby: str | None = None,
 ) -> dict[str, Any]:
     """The jobs the session accepted, in submission order."""
     _session(cloud, tenant, session_id)
-    keep = _filter(filter)
     items = [job_json(request, cloud, j) for j in cloud.jobs(tenant, AZURE, session_id)]
-    return _page([item for item in items if keep(item)], skip, top)
+    return _page(request, items, filter=filter, orderby=orderby, skip=skip, top=top)
+
+
+@router.get("/topLevelItems")
+def list_top_level_items(
+    *,
+    request: Request,
+    tenant: Tenant,
+    cloud: CloudDep,
+    filter: str | None = None,
+    skip: Skip = 0,
+    top: Top = 100,
+    orderby: str | None = None,
+) -> dict[str, Any]:
+    """Sessions and the jobs outside any session, oldest first unless ``orderby`` says."""
+    sessions = [session_json(cloud, s) for s in cloud.sessions(tenant, AZURE)]
+    jobs = [job_json(request, cloud, j) for j in cloud.jobs(tenant, AZURE) if j.session_id is None]
+    items = sorted([*sessions, *jobs], key=lambda item: str(item["creationTime"]))
+    return _page(request, items, filter=filter, orderby=orderby, skip=skip, top=top)
 
 
 # Storage -------------------------------------------------------------------------------------
@@ -342,12 +458,25 @@ class JobCreate(BaseModel):
     containerUri: str = Field(min_length=1, max_length=2048)
     inputDataUri: str | None = Field(default=None, max_length=2048)
     inputDataFormat: str = Field(min_length=1, max_length=200)
+    outputDataUri: str | None = Field(default=None, max_length=2048)
     outputDataFormat: str | None = Field(default=None, max_length=200)
     inputParams: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     sessionId: str | None = Field(default=None, pattern=_ID)
     priority: str | None = None
     tags: list[str] | None = None
+
+
+def job_status(cloud: Cloud, job: CloudJob) -> str:
+    """The service's status: a running job past its shots is ``Finishing`` (its duration
+    model's fixed overhead: the provider's post-processing, read as the run's last part)."""
+    if (
+        job.state is JobState.RUNNING
+        and job.due_at is not None
+        and cloud.clock.now() >= job.due_at - cloud.duration(job.backend).overhead
+    ):
+        return "Finishing"
+    return JOB_STATUS[job.state]
 
 
 def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
@@ -363,6 +492,10 @@ def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
         error = {"code": "JobCancelled", "message": job.reason or ""}
     base = _base(request)
     output_uri = f"{base}/{account}/{container}/{name}?{_sas(request, account, container, 'b')}"
+    spec = azure_targets.target(job.backend)
+    input_format = job.program
+    produced = spec.formats.get(input_format, ())
+    modified = max(t for t in (job.submitted_at, job.started_at, job.ended_at) if t is not None)
     return {
         "id": job.id,
         "name": a.get("name"),
@@ -370,16 +503,17 @@ def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
         "target": job.backend,
         "itemType": "Job",
         "jobType": "QuantumComputing",
-        "status": JOB_STATUS[job.state],
+        "status": job_status(cloud, job),
         "sessionId": job.session_id,
         "containerUri": f"{base}/{account}/{container}?{_sas(request, account, container)}",
         "inputDataUri": a.get("inputDataUri"),
-        "inputDataFormat": job.program,
+        "inputDataFormat": input_format,
         "outputDataUri": output_uri,
-        "outputDataFormat": AZURE_FORMATS.get(job.program, a.get("outputDataFormat")),
+        "outputDataFormat": a.get("outputDataFormat") or (produced[0] if produced else None),
         "inputParams": a.get("inputParams"),
         "metadata": a.get("metadata"),
         "priority": a.get("priority"),
+        "jobPriority": "Basic",
         "tags": a.get("tags") or [],
         "creationTime": cloud.iso(job.submitted_at, "microseconds"),
         "beginExecutionTime": cloud.iso(job.started_at, "microseconds"),
@@ -387,20 +521,29 @@ def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
         "cancellationTime": cloud.iso(job.ended_at, "microseconds")
         if job.state is JobState.CANCELLED
         else None,
-        "costEstimate": None,
+        "isCancelling": False,
+        "quantumComputingData": {"count": 1},
+        "costEstimate": a.get("costEstimate"),
+        "usage": _usage(job),
         "errorData": error,
+        **_audit(cloud, job.submitted_at, modified),
     }
 
 
-def _container(request: Request, tenant: str, uri: str) -> tuple[str, str]:
-    """The (account, container) a job URI names; it must be the tenant's own."""
-    parts = urlsplit(uri).path.strip("/").split("/")
+def _usage(job: CloudJob) -> dict[str, Any] | None:
+    """The provider-defined usage map of a job that ran: its shots and QPU seconds."""
+    if job.started_at is None or job.ended_at is None:
+        return None
+    return {"shots": job.shots, "seconds": round(job.ended_at - job.started_at, 6)}
+
+
+def _blob_path(tenant: str, uri: str, what: str) -> tuple[str, str, str]:
+    """The (account, container, blob) a job URI names; it must be the tenant's own."""
+    parts = urlsplit(uri).path.strip("/").split("/", 2)
     account = Tenancy.storage_account(tenant)
-    if len(parts) < 2 or parts[0] != account:
-        raise ApiError(
-            400, "InvalidJobDefinition", "containerUri must be a container of this workspace"
-        )
-    return account, parts[1]
+    if len(parts) < 2 or parts[0] != account or not parts[1]:
+        raise ApiError(400, "InvalidJobDefinition", f"{what} must be a container of this workspace")
+    return account, parts[1], parts[2] if len(parts) == 3 else ""
 
 
 def _job(cloud: Cloud, tenant: str, job_id: str) -> CloudJob:
@@ -414,30 +557,53 @@ def _job(cloud: Cloud, tenant: str, job_id: str) -> CloudJob:
 def create_job(
     *, job_id: ItemId, body: JobCreate, request: Request, tenant: Tenant, cloud: CloudDep
 ) -> dict[str, Any]:
-    """Create a job from its input blob, in the session ``sessionId`` names, if any."""
-    account, container = _container(request, tenant, body.containerUri)
+    """Create a job from its input blob, in the session ``sessionId`` names, if any; its
+    output goes where ``outputDataUri`` says."""
+    account, container, _ = _blob_path(tenant, body.containerUri, "containerUri")
     blob_name = "inputData"
     if body.inputDataUri:
-        in_account, in_container = _container(request, tenant, body.inputDataUri)
-        parts = urlsplit(body.inputDataUri).path.strip("/").split("/", 2)
-        if (in_account, in_container) != (account, container) or len(parts) < 3:
+        in_account, in_container, blob_name = _blob_path(tenant, body.inputDataUri, "inputDataUri")
+        if (in_account, in_container) != (account, container) or not blob_name:
             raise ApiError(
                 400, "InvalidJobDefinition", "inputDataUri must be a blob of containerUri"
             )
-        blob_name = parts[2]
-    blob = request.app.state.cloud.store.get_blob(account, container, blob_name)
+    output = [
+        account,
+        container,
+        OUTPUT_BLOB if container == f"job-{job_id}" else f"{job_id}/{OUTPUT_BLOB}",
+    ]
+    if body.outputDataUri:
+        output = list(_blob_path(tenant, body.outputDataUri, "outputDataUri"))
+        if not output[2]:
+            raise ApiError(
+                400, "InvalidJobDefinition", "outputDataUri must name a blob, not a container"
+            )
+    blob = cloud.store.get_blob(account, container, blob_name)
     if blob is None:
         raise ApiError(400, "InvalidJobDefinition", f"Input data blob {blob_name!r} not found.")
+    if body.target not in cloud.backends(AZURE):
+        raise ApiError(400, "InvalidJobDefinition", f"Target {body.target!r} not found.")
+    spec = azure_targets.target(body.target)
+    if body.priority is not None and body.priority not in PRIORITIES:
+        raise ApiError(
+            400,
+            "InvalidJobDefinition",
+            f"priority must be one of {list(PRIORITIES)}; got {body.priority!r}",
+        )
+    input_params = body.inputParams or {}
     attributes = {
         "name": body.name,
-        "providerId": body.providerId,
+        "providerId": _provider(spec, body.providerId, "InvalidJobDefinition"),
         "inputDataUri": body.inputDataUri,
         "outputDataFormat": body.outputDataFormat,
-        "inputParams": body.inputParams or {},
+        "inputParams": input_params,
         "metadata": body.metadata,
         "priority": body.priority,
         "tags": body.tags or [],
-        "output_blob": [account, container, OUTPUT_BLOB],
+        "output_blob": output,
+        "costEstimate": azure_targets.cost_estimate(
+            spec, body.inputDataFormat, blob.data, input_params
+        ),
     }
     try:
         job = cloud.submit(
@@ -449,7 +615,7 @@ def create_job(
             attributes=attributes,
             session_id=body.sessionId,
             job_id=job_id,
-            shots=azure_shots(body.inputParams or {}),
+            shots=shots_of(input_params),
         )
     except NotFound as exc:
         if "session" in str(exc):
@@ -475,6 +641,35 @@ def get_job(*, job_id: ItemId, request: Request, tenant: Tenant, cloud: CloudDep
     return job_json(request, cloud, _job(cloud, tenant, job_id))
 
 
+class JobUpdate(BaseModel):
+    """``PATCH /jobs/{id}`` (``JobUpdateOptions``, a JSON merge patch): what may change."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=500)
+    priority: Literal["Standard", "High"] | None = None
+    tags: list[Annotated[str, Field(max_length=500)]] | None = Field(default=None, max_length=100)
+
+
+@router.patch("/jobs/{job_id}")
+def update_job(
+    *, job_id: ItemId, body: JobUpdate, request: Request, tenant: Tenant, cloud: CloudDep
+) -> dict[str, Any]:
+    """Change a job's name, priority or tags; answers the new values (``JobUpdateResponse``)."""
+    _job(cloud, tenant, job_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if not changes:
+        raise ApiError(
+            400, "InvalidJobDefinition", "Send at least one of 'name', 'priority' or 'tags'."
+        )
+    job = cloud.update_job_attributes(tenant, job_id, changes)
+    return {
+        "id": job.id,
+        "name": job.attrs.get("name"),
+        "priority": job.attrs.get("priority"),
+        "tags": job.attrs.get("tags") or [],
+    }
+
+
 @router.get("/jobs")
 def list_jobs(
     *,
@@ -482,13 +677,12 @@ def list_jobs(
     tenant: Tenant,
     cloud: CloudDep,
     filter: str | None = None,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    top: Annotated[int, Query(ge=1, le=1000)] = 100,
+    skip: Skip = 0,
+    top: Top = 100,
     orderby: str | None = None,
 ) -> dict[str, Any]:
-    keep = _filter(filter)
     items = [job_json(request, cloud, j) for j in cloud.jobs(tenant, AZURE)]
-    return _page([item for item in items if keep(item)], skip, top)
+    return _page(request, items, filter=filter, orderby=orderby, skip=skip, top=top)
 
 
 @router.post("/jobs/{job_id}:cancel")

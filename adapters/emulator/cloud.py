@@ -189,9 +189,7 @@ def run_job(executors: Executors, job: CloudJob, work: Any) -> bytes:
     if job.provider == IBM:
         return execution.run_ibm(executors, job.backend, job.program, work)
     assert job.params is not None
-    return execution.run_azure(
-        executors, job.program, job.params, job.attrs.get("inputParams") or {}
-    )
+    return execution.run_azure(executors, job.backend, job.program, job.params, job.attrs)
 
 
 class Cloud:
@@ -285,6 +283,10 @@ class Cloud:
     def queue_length(self, backend: str) -> int:
         with self._cond:
             return len(self._qpus[backend].queue)
+
+    def duration(self, backend: str) -> DurationModel:
+        """The duration model of a backend's jobs."""
+        return self._qpus[backend].duration
 
     # Sessions -------------------------------------------------------------------------------
 
@@ -413,6 +415,17 @@ class Cloud:
                 and j.provider == provider
                 and (session_id is None or j.session_id == session_id)
             ]
+
+    def update_job_attributes(
+        self, tenant: str, job_id: str, changes: Mapping[str, Any]
+    ) -> CloudJob:
+        """Change what the REST surface shows of a job (Azure ``PATCH``: name, priority,
+        tags), stored before the answer leaves."""
+        with self._locked():
+            job = self._job(tenant, job_id)
+            job.attrs = {**job.attrs, **changes}
+            self.store.update_job(tenant, job_id, attrs=job.attrs)
+            return job
 
     def cancel_job(self, tenant: str, job_id: str) -> CloudJob:
         """Cancel a queued or running job; ``Conflict`` if it has already ended."""
@@ -739,7 +752,7 @@ class Cloud:
             if job.provider == IBM:
                 job.work, job.shots = self._prepare_ibm(job)
             else:
-                job.shots = execution.azure_shots(job.attrs.get("inputParams") or {})
+                job.shots = execution.shots_of(job.attrs.get("inputParams") or {})
             if job.state is _QUEUED:
                 qpu.queue.append(job)
             else:

@@ -91,7 +91,8 @@ class Store(Protocol):
     def add_job(self, row: JobRow) -> None: ...
 
     def update_job(self, tenant: str, job_id: str, **fields: Any) -> None:
-        """Set ``state``, ``started_at``, ``ended_at``, ``due_at`` or ``reason`` of a job."""
+        """Set ``state``, ``started_at``, ``ended_at``, ``due_at``, ``reason`` or ``attrs`` of
+        a job."""
         ...
 
     def put_result(self, tenant: str, job_id: str, data: bytes) -> None: ...
@@ -139,7 +140,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     content_type TEXT, content_encoding TEXT, etag TEXT NOT NULL, modified REAL NOT NULL,
     PRIMARY KEY (account, container, name));
 """
-_JOB_FIELDS = frozenset({"state", "started_at", "ended_at", "due_at", "reason"})
+_JOB_FIELDS = frozenset({"state", "started_at", "ended_at", "due_at", "reason", "attrs"})
 
 
 class SQLiteStore:
@@ -233,9 +234,10 @@ class SQLiteStore:
         if unknown or not fields:
             raise ValueError(f"update_job sets {sorted(_JOB_FIELDS)}; got {sorted(fields)}")
         columns = ", ".join(f"{name} = ?" for name in fields)
+        values = [json.dumps(v) if name == "attrs" else v for name, v in fields.items()]
         self._run(
             f"UPDATE jobs SET {columns} WHERE tenant = ? AND id = ?",
-            (*fields.values(), tenant, job_id),
+            (*values, tenant, job_id),
         )
 
     def put_result(self, tenant: str, job_id: str, data: bytes) -> None:

@@ -1,9 +1,14 @@
 """Azure Quantum shape on the local scheduler: workspace, targets, sessions and jobs.
 
 ``Workspace().get_targets("ionq.simulator")`` gives a target; ``target.open_session(...)`` (a
-context manager) attaches a session to it, and ``target.submit(circuit, name=..., shots=...)``
-runs a qiskit circuit through ``StatevectorSampler`` in that session. Statuses are the
-service's (``Waiting``, ``Executing``, ``Failure(s)``, ``Succeeded``, ``Failed``, ``TimedOut``).
+context manager) attaches a session to it, and ``target.submit(input_data, name=...,
+shots=...)`` runs a job in that session. ``input_data`` is what the SDK's ``Target.submit``
+takes: ``qsharp.compile(...)`` output (QIR), an IonQ JSON circuit (a ``dict``), OpenQASM 2 text
+for Quantinuum, or any blob with its ``input_data_format``; they run exactly as the emulator runs
+them (``azure_targets``), and ``job.get_results()`` decodes the output as the SDK does. A
+qiskit ``QuantumCircuit`` runs through ``StatevectorSampler`` and ``job.result()`` is its
+``PrimitiveResult``. Statuses are the service's (``Waiting``, ``Executing``, ``Failure(s)``,
+``Succeeded``, ``Failed``, ``TimedOut``).
 
 Two traps of azure-quantum are fixed: closing a session detaches it from its target, so later
 submissions are not silently tagged with it; and a submission to a session that no longer
@@ -12,12 +17,14 @@ accepts jobs raises ``JobRejectedError`` before any job is created or run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 import attrs
+import numpy as np
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.sampler_pub import SamplerPub
@@ -26,30 +33,26 @@ from qsession.core.errors import SessionClosedError
 from qsession.core.records import JobState
 from qsession.spec import Trace
 
+from . import azure_targets
+from .azure_targets import (
+    IONQ_JSON,
+    QIR,
+    QIR_RESULTS,
+    TARGETS,
+    AzureTarget,
+)
 from .clock import Clock
 from .errors import AZURE_SESSION_TERMINAL, JobFailedError, JobRejectedError
-from .model import (
-    IONQ_QPU,
-    IONQ_SIMULATOR,
-    QUANTINUUM_QPU,
-    QUANTINUUM_SIMULATOR,
-    RIGETTI_SIMULATOR,
-    DurationModel,
-    QiskitExecution,
-)
+from .model import DurationModel, QiskitExecution
 from .scheduler import LocalBackend, LocalJob, LocalSession, Scheduler
 from .timeline import Timeline
 
 #: Targets a new local workspace offers, with their duration models.
 DEFAULT_TARGETS: Mapping[str, DurationModel] = {
-    "ionq.simulator": IONQ_SIMULATOR,
-    "ionq.qpu.aria-1": IONQ_QPU,
-    "quantinuum.sim.h2-1sc": QUANTINUUM_SIMULATOR,
-    "quantinuum.qpu.h2-1": QUANTINUUM_QPU,
-    "rigetti.sim.qvm": RIGETTI_SIMULATOR,
+    name: spec.duration for name, spec in TARGETS.items()
 }
 #: Shots when ``submit`` is given none (the IonQ default in azure-quantum).
-DEFAULT_SHOTS = 500
+DEFAULT_SHOTS = azure_targets.DEFAULT_SHOTS
 #: Job statuses as the service reports them.
 _JOB_STATUS = {
     JobState.QUEUED: "Waiting",
@@ -100,8 +103,11 @@ class Workspace:
         *,
         scheduler: Scheduler | None = None,
         targets: Mapping[str, DurationModel] | None = None,
+        seed: int | None = None,
     ) -> None:
         self.scheduler = Scheduler() if scheduler is None else scheduler
+        #: Shots of non-circuit jobs are drawn from this generator (``seed`` fixes them).
+        self.rng = np.random.default_rng(seed)
         known = {backend.name for backend in self.scheduler.backends}
         self._targets: dict[str, Target] = {}
         for name, duration in (DEFAULT_TARGETS if targets is None else targets).items():
@@ -157,7 +163,8 @@ class Target:
         self.workspace = workspace
         self.backend = backend
         self.name = backend.name
-        self.provider_id = backend.name.split(".", 1)[0].lower()
+        self.spec: AzureTarget = azure_targets.target(backend.name)
+        self.provider_id = self.spec.provider_id
         self.latest_session: AzureSession | None = None
 
     def get_latest_session_id(self) -> str | None:
@@ -183,24 +190,61 @@ class Target:
 
     def submit(
         self,
-        input_data: QuantumCircuit,
+        input_data: Any,
         name: str = "azure-quantum-job",
         shots: int | None = None,
         *,
+        input_params: Mapping[str, Any] | None = None,
+        input_data_format: str | None = None,
+        output_data_format: str | None = None,
         tags: Iterable[str] = (),
     ) -> AzureJob:
-        """Submit a measured circuit, in ``latest_session`` if one is attached."""
-        pub = SamplerPub.coerce(input_data, DEFAULT_SHOTS if shots is None else shots)
-        work = partial(_sample, self.backend.execution, pub)
-        shots_ = pub.shots or DEFAULT_SHOTS
+        """Submit a job, in ``latest_session`` if one is attached. A format the target does not
+        accept or an output format it cannot produce fails the job, as on the service."""
+        params = dict(input_params or {})
+        if shots is not None:
+            params["shots"] = shots
+        shots_ = azure_targets.shots_of(params) or DEFAULT_SHOTS
+        if isinstance(input_data, QuantumCircuit):
+            pub = SamplerPub.coerce(input_data, shots_)
+            work: Any = partial(_sample, self.backend.execution, pub)
+            input_format, output_format = "qiskit.circuit", None
+        else:
+            data, input_format = self._blob(input_data, input_data_format)
+            output_format = output_data_format or self.spec.formats.get(input_format, ("",))[0]
+            work = partial(
+                azure_targets.run_program,
+                self.spec,
+                input_format,
+                data,
+                params,
+                self.workspace.rng,
+                output_format=output_data_format,
+            )
         session = self.latest_session
         if session is None:
             job = self.backend.submit(work, shots=shots_, tags=tags, name=name)
         else:
             job = session._submit(work, shots_, tuple(tags), name)
-        facade = AzureJob(self.workspace, job)
+        facade = AzureJob(self.workspace, job, output_format)
         self.workspace._jobs[job.job_id] = facade
         return facade
+
+    def _blob(self, input_data: Any, input_data_format: str | None) -> tuple[bytes, str]:
+        """The job's input blob and its format, as the SDK's ``Target.submit`` derives them."""
+        if hasattr(input_data, "_repr_qir_"):
+            return input_data._repr_qir_(target=self.name), input_data_format or QIR
+        default = input_data_format or next(iter(self.spec.formats))
+        if isinstance(input_data, dict):
+            return json.dumps(input_data).encode(), input_data_format or IONQ_JSON
+        if isinstance(input_data, str):
+            return input_data.encode(), default
+        if isinstance(input_data, bytes):
+            return input_data, default
+        raise TypeError(
+            f"input_data must be a qiskit QuantumCircuit, qsharp.compile(...) output, an IonQ"
+            f" JSON dict, OpenQASM text or bytes; got {type(input_data).__name__}"
+        )
 
     def fail_next_job(self, reason: str = "injected failure") -> None:
         """Fault injection: the next job that starts on this target fails when it ends."""
@@ -303,9 +347,11 @@ class AzureSession:
 class AzureJob:
     """A job on a local Azure target."""
 
-    def __init__(self, workspace: Workspace, job: LocalJob) -> None:
+    def __init__(self, workspace: Workspace, job: LocalJob, output_format: str | None) -> None:
         self.workspace = workspace
         self._job = job
+        #: The output data format of a non-circuit job (None: a qiskit circuit's job).
+        self.output_format = output_format
 
     @property
     def id(self) -> str:
@@ -321,7 +367,7 @@ class AzureJob:
                 job.job_id,
                 job.name or job.job_id,
                 None if job.session is None else job.session.session_id,
-                job.backend.name.split(".", 1)[0].lower(),
+                azure_targets.target(job.backend.name).provider_id.lower(),
                 job.backend.name,
                 _JOB_STATUS[job.state],
                 job.tags,
@@ -337,22 +383,49 @@ class AzureJob:
     def wait_until_completed(self) -> None:
         self._job.wait()
 
-    def result(self) -> PrimitiveResult[Any]:
-        """The qiskit ``PrimitiveResult`` of the job (waits for it)."""
+    def _value(self) -> Any:
         job = self._job.wait()
         if job.state is not JobState.COMPLETED:
             raise JobFailedError(
                 f"Cannot retrieve results as job execution failed (status:"
                 f" {_JOB_STATUS[job.state]}. error: {job.reason})"
             )
-        result: PrimitiveResult[Any] = job.value
+        return job.value
+
+    def result(self) -> PrimitiveResult[Any]:
+        """The qiskit ``PrimitiveResult`` of a circuit's job (waits for it)."""
+        if self.output_format is not None:
+            raise TypeError(
+                f"job {self.id!r} ran a {self.output_format} program, not a qiskit circuit;"
+                " use get_results()"
+            )
+        result: PrimitiveResult[Any] = self._value()
         return result
 
-    def get_results(self) -> dict[str, float]:
-        """The histogram Azure returns: each measured bitstring's frequency."""
-        counts = self.result()[0].join_data().get_counts()
-        total = sum(counts.values())
-        return {bits: count / total for bits, count in sorted(counts.items())}
+    def get_results(self) -> Any:
+        """The results as azure-quantum's ``Job.get_results()`` returns them: each outcome's
+        frequency for histograms, the registers' shots for Quantinuum, the raw output of an
+        echo target."""
+        if self.output_format is None:
+            counts = self.result()[0].join_data().get_counts()
+            total = sum(counts.values())
+            return {bits: count / total for bits, count in sorted(counts.items())}
+        return decode_results(self.output_format, self._value())
 
     def __repr__(self) -> str:
         return f"<AzureJob {self.id!r} {_JOB_STATUS[self._job.state]!r}>"
+
+
+def decode_results(output_format: str, payload: bytes) -> Any:
+    """An output blob decoded as azure-quantum 3.13's ``Job.get_results()`` decodes it: a
+    ``microsoft.quantum-results.v2`` histogram as each display's frequency, other JSON as
+    parsed, anything else as text."""
+    try:
+        data = json.loads(payload)
+        if output_format == QIR_RESULTS:
+            first = data["Results"][0]
+            total = len(first["Shots"])
+            return {entry["Display"]: entry["Count"] / total for entry in first["Histogram"]}
+    except (ValueError, KeyError, IndexError, TypeError, ZeroDivisionError):
+        return payload.decode(errors="replace")
+    return data
