@@ -58,9 +58,12 @@ def azure_workspace(
     resource_group: str = AZURE_RESOURCE_GROUP,
     name: str = AZURE_WORKSPACE,
     location: str = AZURE_LOCATION,
+    api_version: str | None = None,
 ) -> Workspace:
     """An ``azure.quantum.Workspace`` talking to the emulator at ``url``; the key and the
-    workspace coordinates together name the tenant."""
+    workspace coordinates together name the tenant. ``api_version`` overrides the client's
+    default REST API version (azure-quantum 3.13: ``2026-01-15-preview``)."""
+    extra = {} if api_version is None else {"api_version": api_version}
     return Workspace(
         subscription_id=subscription_id,
         resource_group=resource_group,
@@ -68,4 +71,5 @@ def azure_workspace(
         location=location,
         credential=AzureKeyCredential(api_key),
         _quantum_endpoint=url.rstrip("/") + "/",
+        **extra,
     )

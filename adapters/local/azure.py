@@ -18,6 +18,7 @@ accepts jobs raises ``JobRejectedError`` before any job is created or run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import partial
 from types import TracebackType
@@ -213,7 +214,7 @@ class Target:
             data, input_format = self._blob(input_data, input_data_format)
             output_format = output_data_format or self.spec.formats.get(input_format, ("",))[0]
             work = partial(
-                azure_targets.run_program,
+                _run_program,
                 self.spec,
                 input_format,
                 data,
@@ -252,6 +253,35 @@ class Target:
 
     def __repr__(self) -> str:
         return f"<Target {self.name!r}>"
+
+
+def _run_program(
+    spec: AzureTarget,
+    input_format: str,
+    data: bytes,
+    params: Mapping[str, Any],
+    rng: np.random.Generator,
+    *,
+    output_format: str | None,
+) -> bytes:
+    """Run the job's program; a failure's reason starts with the service's error code."""
+    try:
+        return azure_targets.run_program(
+            spec, input_format, data, params, rng, output_format=output_format
+        )
+    except azure_targets.ExecutionError as exc:
+        raise azure_targets.ExecutionError(f"{exc.code}: {exc}", exc.code) from exc
+
+
+_CODED = re.compile(r"^(?:\w+: )?([A-Z][A-Za-z]+): (.*)$", re.DOTALL)
+
+
+def _error_data(state: str, reason: str) -> dict[str, str]:
+    """``errorData`` as the service writes it: the code a failure names, else the state."""
+    coded = _CODED.match(reason)
+    if coded is None:
+        return {"code": state, "message": reason}
+    return {"code": coded.group(1), "message": coded.group(2)}
 
 
 def _sample(execution: QiskitExecution, pub: SamplerPub) -> PrimitiveResult[Any]:
@@ -374,7 +404,7 @@ class AzureJob:
                 job.submitted_at,
                 job.started_at,
                 job.ended_at,
-                None if job.reason is None else {"code": job.state.value, "message": job.reason},
+                None if job.reason is None else _error_data(job.state.value, job.reason),
             )
 
     def has_completed(self) -> bool:

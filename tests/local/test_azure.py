@@ -156,3 +156,85 @@ def test_quantinuum_session_holds_the_hardware_against_other_jobs() -> None:
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(ValueError, match="no target"):
         Workspace().get_targets("nope.qpu")
+
+
+QSHARP_RANDOM_BITS = """
+operation GenerateRandomBits(n: Int, angle: Double[]) : Result[] {
+    use qubits = Qubit[n];
+    for q in qubits {
+        H(q);
+    }
+    R(PauliZ, angle[0], qubits[0]);
+    R(PauliZ, angle[1], qubits[1]);
+    let results = MeasureEachZ(qubits);
+    return results;
+}
+"""
+BELL = {
+    "qubits": 2,
+    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
+}
+
+
+def test_seed_000_runs_locally_with_qsharp_compile() -> None:
+    qsharp = pytest.importorskip("qsharp")
+    qsharp.init(target_profile=qsharp.TargetProfile.Base)
+    qsharp.eval(QSHARP_RANDOM_BITS)
+    target = Workspace(seed=3).get_targets("ionq.simulator")
+    angle = [0.0, 0.0]
+    with target.open_session(name="Q# session of three jobs") as session:
+        target.submit(
+            input_data=qsharp.compile(f"GenerateRandomBits(2, {angle})"), name="Job 1", shots=100
+        )
+        angle[0] += 1
+        target.submit(
+            input_data=qsharp.compile(f"GenerateRandomBits(2, {angle})"), name="Job 2", shots=100
+        )
+        angle[1] += 1
+        target.submit(
+            input_data=qsharp.compile(f"GenerateRandomBits(2, {angle})"), name="Job 3", shots=100
+        )
+    session_jobs = session.list_jobs()
+    assert [job.details.name for job in session_jobs] == ["Job 1", "Job 2", "Job 3"]
+    for job in session_jobs:
+        job.wait_until_completed()
+    results = session_jobs[0].get_results()
+    assert set(results) == {"[0, 0]", "[0, 1]", "[1, 0]", "[1, 1]"}
+    assert sum(results.values()) == pytest.approx(1.0)
+    assert all(round(p * 100, 9) == round(p * 100) for p in results.values())
+    assert session.details.status == "Succeeded"
+
+
+def test_ionq_json_runs_locally_with_exact_simulator_probabilities() -> None:
+    target = Workspace().get_targets("ionq.simulator")
+    assert target.submit(BELL, shots=10).get_results() == {"histogram": {"0": 0.5, "3": 0.5}}
+
+
+def test_openqasm_with_classical_control_runs_locally_on_quantinuum() -> None:
+    program = (
+        'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[1];\ncreg d[1];\nh q[0];\n'
+        "measure q[0] -> c[0];\nif (c==1) x q[1];\nmeasure q[1] -> d[0];\n"
+    )
+    results = Workspace(seed=1).get_targets("quantinuum.sim.h2-1sc").submit(program, shots=50)
+    registers = results.get_results()
+    assert registers["c"] == registers["d"]
+    assert set(registers["c"]) == {"0", "1"}
+
+
+def test_local_output_format_the_target_cannot_produce_aborts_the_session() -> None:
+    target = Workspace().get_targets("ionq.simulator")
+    session = target.open_session(job_failure_policy="abort")
+    job = target.submit(BELL, shots=10, output_data_format="invalid_output_format")
+    job.wait_until_completed()
+    assert job.details.status == "Failed"
+    assert job.details.error_data["code"] == "CannotTranslateOutputData"
+    assert "'outputDataFormat'" in job.details.error_data["message"]
+    assert session.details.status == "Failed"
+    with pytest.raises(JobRejectedError):
+        target.submit(BELL, shots=10)
+
+
+def test_local_submit_names_the_input_types_it_accepts() -> None:
+    target = Workspace().get_targets("ionq.simulator")
+    with pytest.raises(TypeError, match="IonQ JSON dict"):
+        target.submit(42)
