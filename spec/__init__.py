@@ -1,11 +1,12 @@
 """qsession.spec: every provider rule stated once, with its source, as an executable property.
 
-``RULES`` is the catalogue; ``check_trace`` replays a session's events and returns the rules
+``RULES`` is the catalogue (``SERVICE_READINGS``: how the emulated services answer where the
+provider documents leave it open); ``check_trace`` replays a session's events and returns the rules
 a step violated; ``explore`` runs every event sequence up to a bound; ``COVERAGE`` counts which
 rules the checks exercised.
 """
 
-from .catalogue import RULES, RULES_BY_ID, Rule
+from .catalogue import RULES, RULES_BY_ID, SERVICE_READINGS, Rule
 from .checker import Checker, Trace, check_trace
 from .coverage import COVERAGE
 from .policy_properties import check_policy_call
@@ -14,6 +15,7 @@ __all__ = [
     "COVERAGE",
     "RULES",
     "RULES_BY_ID",
+    "SERVICE_READINGS",
     "Checker",
     "Rule",
     "Trace",

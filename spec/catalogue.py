@@ -342,3 +342,130 @@ RULES: tuple[Rule, ...] = (
 )
 
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+
+#: azure-quantum-python's recorded service traces and tests before they moved to a mock.
+_AZQ = "https://github.com/microsoft/azure-quantum-python/blob/a73842f7/azure-quantum/tests/unit/"
+_PRICING = "https://learn.microsoft.com/azure/quantum/pricing"
+
+#: How the emulated Azure Quantum service answers where the providers document little: not
+#: session-state rules (no trace property checks them), each held by an end-to-end test of
+#: ``tests/emulator/test_emulator_azure_surface.py`` with the real client.
+SERVICE_READINGS: tuple[Rule, ...] = (
+    Rule(
+        "AZ-ECHO-TARGETS",
+        "azure",
+        "Microsoft's echo targets echo-ionq, echo-quantinuum, echo-rigetti and echo-output are"
+        " listed under provider Microsoft.Test.FirstParty, accept their provider's formats"
+        " (echo-quantinuum QIR only) and return the input blob as the job's output.",
+        _AZQ
+        + "recordings/test_configuration_quantinuum_backends.yaml (providerStatus); "
+        + _AZQ
+        + "test_job_results.py (echo-output returns its input); "
+        + _AZQ
+        + "test_session.py (echo-quantinuum 'only accepting QIR input formats')",
+        reading="Only echo-output's answer is recorded; the other echo targets are read as"
+        " echoing too, with honeywell.qir.v1 and microsoft.quantum-results.v2 as"
+        " echo-quantinuum's output formats (the two its recordings request).",
+    ),
+    Rule(
+        "AZ-OUTPUT-FORMAT",
+        "azure",
+        "A job whose outputDataFormat its target cannot produce from its input format starts,"
+        " then fails with CannotTranslateOutputData (an input format the target does not take:"
+        " InvalidInputDataFormat); under Abort that fails the session.",
+        _AZQ + "recordings/test_session_job_failure_policies_echo_quantinuum.yaml",
+        reading="Checked when the job runs, not at submission: the recorded failed job has a"
+        " beginExecutionTime. A missing outputDataFormat takes the target's default.",
+    ),
+    Rule(
+        "AZ-PROVIDER-ID",
+        "azure",
+        "Sessions and jobs report providerId lower case (microsoft.test.firstparty, ionq)"
+        " whatever case was sent; providerStatus lists each provider in its own case.",
+        _AZQ + "recordings/test_session_job_qsharp_callable_echo_quantinuum.yaml",
+        reading="A providerId that is not the target's provider (compared without case) is"
+        " refused with 400 naming the right one; no recording shows what the service does.",
+    ),
+    Rule(
+        "AZ-OUTPUT-BLOB",
+        "azure",
+        "Each job's output is written where its outputDataUri says; without one, to"
+        " rawOutputData in its own job-{id} container and to {id}/rawOutputData in a container"
+        " it shares with other jobs.",
+        "azure-quantum 3.13 _client/models/_models.py JobDetails.output_data_uri ('read',"
+        " 'create'); " + _AZQ + "recordings (outputDataUri .../job-{id}/rawOutputData)",
+        reading="The service's name in a shared container is not recorded; a per-job prefix"
+        " keeps two jobs from reading each other's results.",
+    ),
+    Rule(
+        "AZ-IONQ-SIMULATOR-EXACT",
+        "azure",
+        "ionq.simulator answers an IonQ JSON job with exact probabilities; IonQ QPUs sample"
+        " the job's shots.",
+        "https://learn.microsoft.com/azure/quantum/provider-ionq (idealized simulator)",
+        reading="QIR jobs on ionq.simulator are sampled: their output format carries every shot.",
+    ),
+    Rule(
+        "AZ-COST-IONQ",
+        "azure",
+        "An IonQ job's costEstimate is AQT = m + 0.000220 N1q C + 0.000975 N2q C (USD), m ="
+        " 12.4166 without and 97.50 with error mitigation, a gate on N >= 3 qubits billed as"
+        " 6 (N - 2) two-qubit gates; ionq.simulator reports zero gate-shots at zero price.",
+        _PRICING + "#ionq; " + _AZQ + "recordings/test_job_submit_ionq_cost_estimate.yaml",
+        reading="m is added, as the formula writes it, and shown as its own usage event;"
+        " error mitigation counts as on only when inputParams 'error-mitigation' has"
+        " debias true.",
+    ),
+    Rule(
+        "AZ-COST-HQC",
+        "azure",
+        "A Quantinuum job's costEstimate is HQC = 5 + C (N1q + 10 N2q + 5 Nm) / 5000; syntax"
+        " checkers cost nothing.",
+        _PRICING + "#quantinuum; https://learn.microsoft.com/azure/quantum/provider-quantinuum",
+        reading="Quantinuum bills HQCs against a subscription, so the estimate's currencyCode"
+        " is 'HQC' and its unit price 0; echo and Rigetti targets report no estimate.",
+    ),
+    Rule(
+        "AZ-FINISHING",
+        "azure",
+        "A running job reports Executing while its shots run and Finishing for the rest of"
+        " its run; clients treat Finishing as running, not completed.",
+        "azure-quantum 3.13 _client/models/_enums.py JobStatus.FINISHING;"
+        " qiskit/job.py AzureJobStatusMap",
+        reading="When the service sends Finishing is undocumented; qsession uses the duration"
+        " model's fixed overhead, placed at the end of the run.",
+    ),
+    Rule(
+        "AZ-CANCEL-200",
+        "azure",
+        "POST /jobs/{id}:cancel answers 200 with the job; a job that has ended answers 409.",
+        "azure-quantum 3.13 _client/operations/_operations.py ServicesJobsOperations.cancel"
+        " (accepts 200); API 2025-12-01-preview",
+        reading="The service historically answered 204, which Workspace.cancel_job swallows;"
+        " qsession follows the installed SDK and the newer API (200).",
+    ),
+    Rule(
+        "AZ-TOP-LEVEL-ITEMS",
+        "azure",
+        "GET topLevelItems lists the sessions and the jobs outside any session, oldest first"
+        " unless orderby says, with the client's OData filter, skip and top, paged by"
+        " nextLink.",
+        "azure-quantum 3.13 workspace.py list_top_level_items, _create_filter, _create_orderby",
+    ),
+    Rule(
+        "AZ-PATCH-JOB",
+        "azure",
+        "PATCH /jobs/{id} changes a job's name, priority (Standard or High) and tags in any"
+        " state and answers the new values; anything else is a 400 that changes nothing.",
+        "azure-quantum 3.13 workspace.py update_job; _client/models/_models.py JobUpdateOptions",
+        reading="Which states allow a change is undocumented; every state does.",
+    ),
+    Rule(
+        "AZ-SYNTAX-CHECKER",
+        "azure",
+        "quantinuum.sim.h2-1sc runs the program on a noiseless simulator.",
+        "https://learn.microsoft.com/azure/quantum/provider-quantinuum (syntax checker)",
+        reading="The service's syntax checker returns all zeros; qsession simulates instead so"
+        " that local results mean something. A known difference.",
+    ),
+)

@@ -415,3 +415,25 @@ def test_open_session_object_on_an_echo_target(workspace: Any) -> None:
     assert session.details.status == SessionStatus.WAITING
     session.close()
     assert session.details.status == SessionStatus.SUCCEEDED
+
+
+# What is not supported answers clearly -------------------------------------------------------
+
+
+def test_a_circuit_over_the_simulated_qubit_limit_fails_the_job_clearly(workspace: Any) -> None:
+    wide = {"qubits": 25, "circuit": [{"gate": "h", "target": 24}]}
+    job = workspace.get_targets("ionq.simulator").submit(wide, shots=10)
+    job.wait_until_completed()
+    assert job.details.error_data.code == "InvalidInputData"
+    assert "at most 24" in job.details.error_data.message
+
+
+def test_deleting_a_job_is_method_not_allowed_and_keeps_it(
+    workspace: Any, emulator: Emulator
+) -> None:
+    job = workspace.get_targets("ionq.simulator").submit(BELL, shots=10)
+    answer = httpx.delete(
+        f"{emulator.url}{WS}/jobs/{job.id}", headers={"x-ms-quantum-api-key": "qsession"}
+    )
+    assert answer.status_code == 405
+    assert workspace.get_job(job.id).id == job.id
