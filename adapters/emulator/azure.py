@@ -304,6 +304,8 @@ def _audit(cloud: Cloud, created: float | None, modified: float | None) -> dict[
 def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
     d = session.core.details()
     created = d["creationTime"]
+    moments = (created, d["beginExecutionTime"], d["endExecutionTime"])
+    modified = max(t for t in moments if t is not None)
     return {
         "id": session.id,
         "name": session.attrs.get("name"),
@@ -321,7 +323,7 @@ def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
         "costEstimate": None,
         "errorData": None,
         "usage": None,
-        **_audit(cloud, created, session.core.last_event_at),
+        **_audit(cloud, created, modified),
     }
 
 
@@ -534,7 +536,8 @@ def _usage(job: CloudJob) -> dict[str, Any] | None:
     """The provider-defined usage map of a job that ran: its shots and QPU seconds."""
     if job.started_at is None or job.ended_at is None:
         return None
-    return {"shots": job.shots, "seconds": round(job.ended_at - job.started_at, 6)}
+    shots = shots_of(job.attrs.get("inputParams") or {})
+    return {"shots": shots, "seconds": round(job.ended_at - job.started_at, 6)}
 
 
 def _blob_path(tenant: str, uri: str, what: str) -> tuple[str, str, str]:
