@@ -239,14 +239,14 @@ def outcome_probabilities(circuit: QuantumCircuit) -> dict[tuple[int, ...], floa
     branches = _apply(circuit, list(range(width)), list(range(circuit.num_clbits)), [start])
     found: Counter[tuple[int, ...]] = Counter()
     for branch in branches:
-        clbits = list(branch.pending)
-        marginal = branch.state.probabilities([branch.pending[c] for c in clbits])
+        measured = sorted(set(branch.pending.values()))
+        marginal = branch.state.probabilities(measured)
         for index, p in enumerate(marginal):
             if p * branch.p < _NEGLIGIBLE:
                 continue
             bits = dict(branch.fixed)
-            for k, clbit in enumerate(clbits):
-                bits[clbit] = (index >> k) & 1
+            for clbit, qubit in branch.pending.items():
+                bits[clbit] = (index >> measured.index(qubit)) & 1
             key = tuple(bits.get(c, 0) for c in range(circuit.num_clbits))
             found[key] += float(p) * branch.p
     total = sum(found.values())
