@@ -312,7 +312,7 @@ class AzureSession:
         return SessionDetails(
             self.id,
             self.name,
-            data["providerId"],
+            self.target.provider_id.lower(),
             data["target"],
             data["jobFailurePolicy"],
             data["status"],

@@ -120,26 +120,43 @@ _IONQ_FORMATS = {IONQ_JSON: (IONQ_RESULTS,), QIR: (QIR_RESULTS,)}
 _QUANTINUUM_FORMATS = {OPENQASM: (QUANTINUUM_RESULTS,), QIR: (QIR_RESULTS,)}
 _RIGETTI_FORMATS = {QIR: (QIR_RESULTS,)}
 
-#: Every target, by name. Provider ids are the ones ``providerStatus`` lists (recorded in
-#: microsoft/azure-quantum-python ``tests/unit/recordings``, API 2025-12-01-preview).
+#: Rigetti QPUs (no duration is published; a QPU-like guess beside the simulator's).
+RIGETTI_QPU = DurationModel(overhead=10.0, per_shot=0.001)
+
+#: Every target, by name: the ones ``providerStatus`` lists for IonQ, Quantinuum, Rigetti and
+#: Microsoft's test provider, with their provider ids (recorded in microsoft/azure-quantum-python
+#: ``tests/unit/recordings/test_configuration_quantinuum_backends.yaml``, API
+#: 2025-12-01-preview; the preview target ``quantinuum.sim.h1-2e-preview`` is left out).
 TARGETS: Mapping[str, AzureTarget] = {
     target.name: target
     for target in (
         AzureTarget(
             "ionq.simulator", "ionq", IONQ_SIMULATOR, _IONQ_FORMATS, exact=True, pricing="ionq"
         ),
-        AzureTarget("ionq.qpu.aria-1", "ionq", IONQ_QPU, _IONQ_FORMATS, pricing="ionq"),
-        AzureTarget(
-            "quantinuum.sim.h2-1sc",
-            "quantinuum",
-            QUANTINUUM_SIMULATOR,
-            _QUANTINUUM_FORMATS,
-            pricing="hqc",
+        *(
+            AzureTarget(name, "ionq", IONQ_QPU, _IONQ_FORMATS, pricing="ionq")
+            for name in ("ionq.qpu.aria-1", "ionq.qpu.forte-1", "ionq.qpu.forte-enterprise-1")
         ),
-        AzureTarget(
-            "quantinuum.qpu.h2-1", "quantinuum", QUANTINUUM_QPU, _QUANTINUUM_FORMATS, pricing="hqc"
+        *(
+            AzureTarget(
+                name, "quantinuum", QUANTINUUM_SIMULATOR, _QUANTINUUM_FORMATS, pricing="hqc"
+            )
+            for name in (
+                "quantinuum.sim.h2-1sc",
+                "quantinuum.sim.h2-1e",
+                "quantinuum.sim.h2-2sc",
+                "quantinuum.sim.h2-2e",
+            )
+        ),
+        *(
+            AzureTarget(name, "quantinuum", QUANTINUUM_QPU, _QUANTINUUM_FORMATS, pricing="hqc")
+            for name in ("quantinuum.qpu.h2-1", "quantinuum.qpu.h2-2")
         ),
         AzureTarget("rigetti.sim.qvm", "rigetti", RIGETTI_SIMULATOR, _RIGETTI_FORMATS),
+        *(
+            AzureTarget(name, "rigetti", RIGETTI_QPU, _RIGETTI_FORMATS)
+            for name in ("rigetti.qpu.ankaa-3", "rigetti.qpu.cepheus-1-36q")
+        ),
         AzureTarget("echo-ionq", ECHO_PROVIDER, ECHO, _IONQ_FORMATS, echo=True),
         AzureTarget(
             "echo-quantinuum",

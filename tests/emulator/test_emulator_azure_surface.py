@@ -89,6 +89,39 @@ def test_provider_status_lists_microsofts_echo_targets_under_their_provider(work
     assert workspace.get_targets("quantinuum.sim.h2-1sc").provider_id == "quantinuum"
 
 
+#: What the service lists per provider (recorded providerStatus, API 2025-12-01-preview).
+LISTED = {
+    "ionq": {
+        "ionq.simulator",
+        "ionq.qpu.aria-1",
+        "ionq.qpu.forte-1",
+        "ionq.qpu.forte-enterprise-1",
+    },
+    "quantinuum": {
+        "quantinuum.qpu.h2-1",
+        "quantinuum.sim.h2-1sc",
+        "quantinuum.sim.h2-1e",
+        "quantinuum.qpu.h2-2",
+        "quantinuum.sim.h2-2sc",
+        "quantinuum.sim.h2-2e",
+    },
+    "rigetti": {"rigetti.sim.qvm", "rigetti.qpu.ankaa-3", "rigetti.qpu.cepheus-1-36q"},
+    ECHO_PROVIDER: {"echo-ionq", "echo-quantinuum", "echo-rigetti", "echo-output"},
+}
+
+
+def test_provider_status_lists_every_target_of_each_emulated_provider(
+    workspace: Any, emulator: Emulator
+) -> None:
+    answer = httpx.get(
+        f"{emulator.url}{WS}/providerStatus", headers={"x-ms-quantum-api-key": "qsession"}
+    )
+    listed = {p["id"]: {t["id"] for t in p["targets"]} for p in answer.json()["value"]}
+    assert listed == LISTED
+    sdk_targets = {(t.provider_id, t.name) for t in workspace.get_targets()}
+    assert {(p, n) for p in ("ionq", "quantinuum", "rigetti") for n in LISTED[p]} <= sdk_targets
+
+
 def test_echo_output_returns_its_input(workspace: Any) -> None:
     echo = Target(
         workspace=workspace,

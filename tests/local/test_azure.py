@@ -129,6 +129,8 @@ def test_workspace_lists_its_sessions() -> None:
     assert {t.name for t in workspace.get_targets(provider_id="ionq")} == {
         "ionq.simulator",
         "ionq.qpu.aria-1",
+        "ionq.qpu.forte-1",
+        "ionq.qpu.forte-enterprise-1",
     }
 
 
