@@ -15,6 +15,8 @@ from azure.quantum import Job, JobStatus, Session, SessionStatus
 from azure.quantum.job import SessionJobFailurePolicy
 from azure.quantum.qiskit.job import AzureJobStatusMap
 from azure.quantum.target import IonQ, Quantinuum, Target
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qsession.adapters.emulator import azure_workspace
 from qsession.adapters.local.model import DurationModel
 
@@ -470,3 +472,61 @@ def test_deleting_a_job_is_method_not_allowed_and_keeps_it(
     )
     assert answer.status_code == 405
     assert workspace.get_job(job.id).id == job.id
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    route=st.sampled_from(["/topLevelItems", "/jobs", "/sessions"]),
+    filter=st.none() | st.text(max_size=40) | st.sampled_from(["State eq 'x'", "Name eq '"]),
+    orderby=st.none() | st.text(max_size=20) | st.sampled_from(["Name", "Target up"]),
+    skip=st.none() | st.integers(-3, 5) | st.text(max_size=3),
+    top=st.none() | st.integers(-3, 2000) | st.text(max_size=3),
+)
+def test_fuzzed_listing_queries_get_an_azure_4xx_or_a_page(
+    emulator: Emulator, *, route: str, filter: Any, orderby: Any, skip: Any, top: Any
+) -> None:
+    params = {
+        key: value
+        for key, value in (("filter", filter), ("orderby", orderby), ("skip", skip), ("top", top))
+        if value is not None
+    }
+    answer = httpx.get(
+        f"{emulator.url}{WS}{route}", params=params, headers={"x-ms-quantum-api-key": "qsession"}
+    )
+    assert answer.status_code in (200, 400), answer.text
+    body = answer.json()
+    assert ("value" in body) if answer.status_code == 200 else ("error" in body)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["name", "priority", "tags", "id", "status"]),
+        st.none() | st.text(max_size=5) | st.lists(st.text(max_size=3), max_size=3) | st.integers(),
+        max_size=3,
+    )
+)
+def test_fuzzed_job_patches_change_only_what_is_valid(
+    emulator: Emulator, workspace: Any, body: dict[str, Any]
+) -> None:
+    job = workspace.list_jobs()[0] if workspace.list_jobs() else None
+    if job is None:
+        job = workspace.get_targets("ionq.simulator").submit(BELL, name="fuzzed", shots=10)
+    before = workspace.get_job(job.id).details.as_dict()
+    answer = httpx.patch(
+        f"{emulator.url}{WS}/jobs/{job.id}",
+        json=body,
+        headers={
+            "x-ms-quantum-api-key": "qsession",
+            "Content-Type": "application/merge-patch+json",
+        },
+    )
+    assert answer.status_code in (200, 400), answer.text
+    after = workspace.get_job(job.id).details.as_dict()
+    if answer.status_code == 400:
+        assert "error" in answer.json()
+        assert after == before
+    else:
+        assert {k: after[k] for k in answer.json() if k != "id"} == {
+            k: v for k, v in answer.json().items() if k != "id"
+        }
