@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +18,8 @@ from azure.quantum.qiskit.job import AzureJobStatusMap
 from azure.quantum.target import IonQ, Quantinuum, Target
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qsession.adapters.emulator import azure_workspace
+from qsession.adapters.emulator import ServerClock, SQLiteStore, azure_workspace, create_app
+from qsession.adapters.emulator.serve import running
 from qsession.adapters.local.model import DurationModel
 
 from .conftest import Emulator
@@ -530,3 +532,19 @@ def test_fuzzed_job_patches_change_only_what_is_valid(
         assert {k: after[k] for k in answer.json() if k != "id"} == {
             k: v for k, v in answer.json().items() if k != "id"
         }
+
+
+def test_a_patched_job_and_its_output_survive_a_restart(tmp_path: Path) -> None:
+    def serve() -> Any:
+        app = create_app(SQLiteStore(tmp_path / "state.db"), ServerClock(virtual=True), seed=5)
+        return running(app)
+
+    with serve() as url:
+        workspace = azure_workspace(url)
+        job = workspace.get_targets("ionq.simulator").submit(BELL, name="before", shots=10)
+        job.wait_until_completed()
+        workspace.update_job(job, name="after", tags=["kept"])
+    with serve() as url:
+        again = azure_workspace(url).get_job(job.id)
+        assert (again.details.name, again.details.tags) == ("after", ["kept"])
+        assert again.get_results()["histogram"] == {"0": 0.5, "3": 0.5}
