@@ -436,6 +436,16 @@ SERVICE_READINGS: tuple[Rule, ...] = (
         " model's fixed overhead, placed at the end of the run.",
     ),
     Rule(
+        "AZ-USAGE",
+        "azure",
+        "A job that ran reports usage {'shots': its shots, 'seconds': its run time}; a job"
+        " that never ran, and every session, reports none.",
+        "azure-quantum 3.13 _client/models/_models.py Usage ('provider-defined metric names"
+        ' (e.g. "standardMinutes", "shots")\')',
+        reading="The providers' metric names are not published; 'shots' is the SDK's example"
+        " and 'seconds' the emulator's QPU time.",
+    ),
+    Rule(
         "AZ-CANCEL-200",
         "azure",
         "POST /jobs/{id}:cancel answers 200 with the job; a job that has ended answers 409.",

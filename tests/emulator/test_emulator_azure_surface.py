@@ -548,3 +548,21 @@ def test_a_patched_job_and_its_output_survive_a_restart(tmp_path: Path) -> None:
         again = azure_workspace(url).get_job(job.id)
         assert (again.details.name, again.details.tags) == ("after", ["kept"])
         assert again.get_results()["histogram"] == {"0": 0.5, "3": 0.5}
+
+
+def test_an_output_data_uri_outside_the_workspace_storage_is_refused(workspace: Any) -> None:
+    foreign = "http://127.0.0.1:1/qs000000000000000000000000/stolen/results"
+    with pytest.raises(HttpResponseError, match="outputDataUri must be a container") as caught:
+        Job.from_input_data(
+            workspace,
+            name="misplaced",
+            target="ionq.simulator",
+            input_data=IonQ._encode_input_data(BELL),
+            provider_id="ionq",
+            input_data_format="ionq.circuit.v1",
+            output_data_format="ionq.quantum-results.v1",
+            input_params={"shots": 10},
+            output_data_uri=foreign,
+        )
+    assert caught.value.status_code == 400
+    assert workspace.list_jobs() == []
