@@ -64,7 +64,8 @@ OUTPUT_BLOB = "rawOutputData"
 #: Who created an item, as the 2025-12-01-preview fields report it for an API key.
 CREATED_BY = "x-ms-quantum-api-key"
 CREATED_BY_TYPE = "Key"
-PRIORITIES = ("Standard", "High")
+#: Job priorities, matched without case as the SDK's ``Priority`` enum matches them.
+PRIORITIES = {"standard": "Standard", "high": "High"}
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 WORKSPACE = (
@@ -549,6 +550,20 @@ def _blob_path(tenant: str, uri: str, what: str) -> tuple[str, str, str]:
     return account, parts[1], parts[2] if len(parts) == 3 else ""
 
 
+def _priority(value: str | None) -> str | None:
+    """A job priority in the service's spelling; 400 for anything but Standard or High."""
+    if value is None:
+        return None
+    canonical = PRIORITIES.get(value.lower())
+    if canonical is None:
+        raise ApiError(
+            400,
+            "InvalidJobDefinition",
+            f"priority must be one of {list(PRIORITIES.values())}; got {value!r}",
+        )
+    return canonical
+
+
 def _job(cloud: Cloud, tenant: str, job_id: str) -> CloudJob:
     try:
         return cloud.job(tenant, job_id)
@@ -587,12 +602,7 @@ def create_job(
     if body.target not in cloud.backends(AZURE):
         raise ApiError(400, "InvalidJobDefinition", f"Target {body.target!r} not found.")
     spec = azure_targets.target(body.target)
-    if body.priority is not None and body.priority not in PRIORITIES:
-        raise ApiError(
-            400,
-            "InvalidJobDefinition",
-            f"priority must be one of {list(PRIORITIES)}; got {body.priority!r}",
-        )
+    priority = _priority(body.priority)
     input_params = body.inputParams or {}
     attributes = {
         "name": body.name,
@@ -601,7 +611,7 @@ def create_job(
         "outputDataFormat": body.outputDataFormat,
         "inputParams": input_params,
         "metadata": body.metadata,
-        "priority": body.priority,
+        "priority": priority,
         "tags": body.tags or [],
         "output_blob": output,
         "costEstimate": azure_targets.cost_estimate(
@@ -649,7 +659,7 @@ class JobUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=500)
-    priority: Literal["Standard", "High"] | None = None
+    priority: str | None = None
     tags: list[Annotated[str, Field(max_length=500)]] | None = Field(default=None, max_length=100)
 
 
@@ -660,6 +670,8 @@ def update_job(
     """Change a job's name, priority or tags; answers the new values (``JobUpdateResponse``)."""
     _job(cloud, tenant, job_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "priority" in changes:
+        changes["priority"] = _priority(changes["priority"])
     if not changes:
         raise ApiError(
             400, "InvalidJobDefinition", "Send at least one of 'name', 'priority' or 'tags'."

@@ -433,6 +433,9 @@ def test_update_job_changes_name_priority_and_tags(workspace: Any) -> None:
     updated = workspace.update_job(job, name="after", priority="High", tags=["vqe", "run-2"])
     assert (updated.details.name, updated.details.priority) == ("after", "High")
     assert updated.details.tags == ["vqe", "run-2"]
+    lowered = workspace.update_job(job, priority="standard")
+    assert lowered.details.priority == "Standard"
+    workspace.update_job(job, priority="High")
     renamed_only = workspace.update_job(job, name="again")
     assert (renamed_only.details.name, renamed_only.details.priority) == ("again", "High")
     assert workspace.list_jobs(name_match="again")[0].id == job.id
