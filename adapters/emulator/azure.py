@@ -355,8 +355,6 @@ def open_session(
         session = cloud.open_session(
             tenant, AZURE, body.target, policy, attributes, session_id=session_id
         )
-    except NotFound:
-        raise ApiError(400, "InvalidTarget", f"Target {body.target!r} not found.") from None
     except PolicyError as exc:
         raise ApiError(400, "InvalidSessionDefinition", str(exc)) from None
     except Conflict:
@@ -630,10 +628,8 @@ def create_job(
             job_id=job_id,
             shots=shots_of(input_params),
         )
-    except NotFound as exc:
-        if "session" in str(exc):
-            raise ApiError(404, "SessionNotFound", f"Session {body.sessionId} not found.") from None
-        raise ApiError(400, "InvalidJobDefinition", f"Target {body.target!r} not found.") from None
+    except NotFound:  # the target was checked above: it is the session
+        raise ApiError(404, "SessionNotFound", f"Session {body.sessionId} not found.") from None
     except Conflict:
         raise ApiError(409, "Conflict", f"Job {job_id} already exists.") from None
     except SessionClosedError:
