@@ -661,7 +661,7 @@ class JobUpdate(BaseModel):
 
 @router.patch("/jobs/{job_id}")
 def update_job(
-    *, job_id: ItemId, body: JobUpdate, request: Request, tenant: Tenant, cloud: CloudDep
+    *, job_id: ItemId, body: JobUpdate, tenant: Tenant, cloud: CloudDep
 ) -> dict[str, Any]:
     """Change a job's name, priority or tags; answers the new values (``JobUpdateResponse``)."""
     _job(cloud, tenant, job_id)
