@@ -65,6 +65,8 @@ from .store import BlobRow, JobRow, SessionRow, Store
 log = logging.getLogger(__name__)
 
 IBM, AZURE = "ibm", "azure"
+#: The reason of an IBM job stopped at its ``max_execution_time`` (``cost``).
+RAN_TOO_LONG = "Ran too long"
 _QUEUED, _RUNNING = JobState.QUEUED, JobState.RUNNING
 _EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.__name__: cls
@@ -183,6 +185,16 @@ class Qpu:
     holders: dict[tuple[str, str], None] = attrs.Factory(dict)
 
 
+def run_seconds(job: CloudJob, duration: DurationModel) -> tuple[float, bool]:
+    """How long a job holds its QPU, and whether that is cut short by its IBM
+    ``max_execution_time`` (sent as ``cost``)."""
+    seconds = duration.seconds(job.shots)
+    limit = job.attrs.get("cost") if job.provider == IBM else None
+    if limit is not None and seconds > limit:
+        return float(limit), True
+    return seconds, False
+
+
 def run_job(executors: Executors, job: CloudJob, work: Any) -> bytes:
     """Execute one job's circuits (``work``: IBM's decoded pubs): its output, or
     ``ExecutionError``."""
@@ -217,6 +229,8 @@ class Cloud:
         for name in names:
             duration = IBM_QPU if ibm_backends is None else ibm_backends[name]
             self._qpus[name] = Qpu(name, IBM, duration)
+        for name in execution.mock_backends(names):
+            self._qpus[name] = Qpu(name, IBM, self._qpus[execution.mock_twin(name)].duration)
         for name, duration in (DEFAULT_TARGETS if azure_targets is None else azure_targets).items():
             self._qpus[name] = Qpu(name, AZURE, duration)
         self._sessions: dict[tuple[str, str], CloudSession] = {}
@@ -287,6 +301,12 @@ class Cloud:
     def duration(self, backend: str) -> DurationModel:
         """The duration model of a backend's jobs."""
         return self._qpus[backend].duration
+
+    def charge_seconds(self, job: CloudJob) -> float:
+        """The QPU time a job is charged: from its start to its end (to now while it runs)."""
+        if job.started_at is None:
+            return 0.0
+        return (self.clock.now() if job.ended_at is None else job.ended_at) - job.started_at
 
     # Sessions -------------------------------------------------------------------------------
 
@@ -568,14 +588,24 @@ class Cloud:
             qpu.queue.remove(job)
             qpu.running = job
             job.state, job.started_at = _RUNNING, at
-            job.due_at = at + qpu.duration.seconds(job.shots)
+            job.due_at = at + run_seconds(job, qpu.duration)[0]
             self.store.update_job(
                 job.tenant, job.id, state=str(_RUNNING), started_at=at, due_at=job.due_at
             )
 
     def _complete(self, job: CloudJob, at: float) -> None:
-        """End a running job whose time is up: completed with its output, or failed."""
+        """End a running job whose time is up: completed with its output, failed, or
+        cancelled at its ``max_execution_time``."""
         qpu = self._qpus[job.backend]
+        if run_seconds(job, qpu.duration)[1]:
+            if job.session_id is not None:
+                at = self._feed(
+                    self._sessions[(job.tenant, job.session_id)], JobCancelled(job.id, at)
+                )
+            self._end(job, JobState.CANCELLED, at, RAN_TOO_LONG)
+            job.output = None
+            self.store.put_result(job.tenant, job.id, RAN_TOO_LONG.encode())
+            return
         failed = job.error is not None
         if job.session_id is not None:
             session = self._sessions[(job.tenant, job.session_id)]
@@ -761,6 +791,5 @@ class Cloud:
     @staticmethod
     def _prepare_ibm(job: CloudJob) -> tuple[Any, int]:
         assert job.params is not None
-        params = execution.decode_ibm_params(job.params)
-        pubs = execution.ibm_pubs(job.program, params)
-        return pubs, execution.pubs_shots(pubs)
+        work = execution.ibm_work(job.program, execution.decode_ibm_params(job.params))
+        return work, execution.work_shots(work)

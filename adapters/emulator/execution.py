@@ -6,6 +6,21 @@ request's ``params`` are decoded with qiskit-ibm-runtime's ``RuntimeDecoder``, t
 backend's ``QiskitExecution``), and the ``PrimitiveResult`` is encoded with ``RuntimeEncoder``,
 exactly what the client decodes.
 
+``executor`` jobs (what qiskit-ibm-runtime 0.50+'s ``executor_sampler.Sampler`` and
+``executor_estimator.Estimator`` submit) carry a quantum program in the executor schema v2.0
+(``ibm_quantum_schemas.executor.version_2_0.ParamsModel``), decoded with the client's own
+converter. Each item's circuit runs on ``BackendSamplerV2`` for the program's shots at every
+element of the item's shape (a samplex item's randomizations are drawn with samplomatic first),
+and the result is the schema's ``QuantumProgramResultModel``: per item, the bits of each
+classical register as a ``bool`` array of shape ``item.shape + (shots, creg_size)`` (the
+samplex's outputs beside them), the program's passthrough data and semantic role returned as
+sent. The client does the pre- and post-processing, as against the service.
+
+On a mock backend (``mock_*``, what ``dry_run=True`` selects) the circuits are validated and
+timed as on the real one, but every measured bit (and every expectation value) is replaced by
+seeded random data of the same shape and dtype: the service's dry run returns "randomized mock
+data" (qiskit-ibm-runtime 0.51 ``Executor.run``).
+
 Azure jobs run through ``qsession.adapters.local.azure_targets`` (the targets as data and
 their input and output formats), shared with the local Azure shape; ``run_azure`` draws the
 shots from one seeded generator.
@@ -16,22 +31,36 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
 import numpy as np
+from ibm_quantum_schemas.common import CompressedTensorModel
+from ibm_quantum_schemas.executor.version_2_0 import (
+    ItemMetadataModel,
+    MetadataModel,
+    ParamsModel,
+    QuantumProgramResultItemModel,
+    QuantumProgramResultModel,
+)
+from qiskit import QuantumCircuit
 from qiskit.circuit import Qubit
 from qiskit.converters import circuit_to_dag, dag_to_circuit
+from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
+from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.providers import BackendV2
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder, fake_provider
 from qiskit_ibm_runtime.fake_provider import fake_backend
+from qiskit_ibm_runtime.fake_provider.executor.broadcast_sample import broadcast_sample
+from qiskit_ibm_runtime.quantum_program.converters import quantum_program_from_2_0
 from qsession.adapters.local import azure_targets
 from qsession.adapters.local.azure_targets import ExecutionError, shots_of
 from qsession.adapters.local.model import QiskitExecution
+from samplomatic.quantum_program import CircuitItem, SamplexItem
 
 __all__ = ["ExecutionError", "Executors", "run_azure", "shots_of"]
 
@@ -67,6 +96,12 @@ class Executors:
         self._ibm: dict[str, QiskitExecution] = {}
         self._ibm_backends: dict[str, BackendV2] = {}
         self._rng = np.random.default_rng(seed)
+        self._seeds = np.random.SeedSequence(seed)
+
+    def rng(self) -> np.random.Generator:
+        """A fresh generator: a child of the seed, so a seeded emulator repeats its draws."""
+        with self._lock:
+            return np.random.default_rng(self._seeds.spawn(1)[0])
 
     def ibm_backend(self, name: str) -> BackendV2:
         """The fake backend called ``name`` (raises ``KeyError`` for an unknown name)."""
@@ -100,10 +135,78 @@ def decode_ibm_params(body: bytes | str) -> dict[str, Any]:
     return params
 
 
+#: The programs an IBM job may name: the V2 primitives and the executor (quantum programs).
+IBM_PROGRAMS = ("sampler", "estimator", "executor")
+#: A mock backend's name: ``dry_run=True`` turns ``ibm_x`` (here ``fake_x``) into ``mock_x``.
+MOCK_PREFIX = "mock_"
+
+
+class ExecutorProgram:
+    """An executor job's quantum program, decoded from its v2.0 params, and the model it came
+    from (whose passthrough data and semantic role go back in the result untouched)."""
+
+    def __init__(self, model: ParamsModel) -> None:
+        self.model = model
+        self.program, _ = quantum_program_from_2_0(model)
+
+    @property
+    def circuits(self) -> list[QuantumCircuit]:
+        return [item.circuit for item in self.program.items]
+
+    def shots(self) -> int:
+        """Shots the program takes on the QPU: its shots at every element of every item."""
+        return self.program.shots * sum(math.prod(item.shape) for item in self.program.items)
+
+
+IbmWork = list[SamplerPub] | list[EstimatorPub] | ExecutorProgram
+
+
+def ibm_work(program: str, params: Mapping[str, Any]) -> IbmWork:
+    """What an IBM job runs: a primitive's pubs or the executor's quantum program."""
+    if program == "executor":
+        return executor_program(params)
+    return ibm_pubs(program, params)
+
+
+def work_shots(work: IbmWork) -> int:
+    """Shots a job's work takes, for the QPU time model."""
+    return work.shots() if isinstance(work, ExecutorProgram) else pubs_shots(work)
+
+
+def work_circuits(work: IbmWork) -> list[QuantumCircuit]:
+    return work.circuits if isinstance(work, ExecutorProgram) else [pub.circuit for pub in work]
+
+
+def executor_program(params: Mapping[str, Any]) -> ExecutorProgram:
+    """An ``executor`` job's quantum program; ``ExecutionError`` naming what is wrong."""
+    version = params.get("schema_version")
+    if version != "v2.0":
+        raise ExecutionError(
+            f"executor params schema_version {version!r} is not supported; the emulator takes"
+            " 'v2.0' (what qiskit-ibm-runtime 0.50+ sends)"
+        )
+    try:
+        model = ParamsModel.model_validate(dict(params))
+    except Exception as exc:
+        raise ExecutionError(f"invalid executor params: {exc}") from exc
+    if model.quantum_program.meas_level != "classified":
+        raise ExecutionError(
+            f"meas_level {model.quantum_program.meas_level!r} is not supported by the emulator's"
+            " simulators; use 'classified'"
+        )
+    try:
+        return ExecutorProgram(model)
+    except Exception as exc:
+        raise ExecutionError(f"invalid quantum program: {exc}") from exc
+
+
 def ibm_pubs(program: str, params: Mapping[str, Any]) -> list[SamplerPub] | list[EstimatorPub]:
     """The job's pubs, coerced with its options' defaults; ``ExecutionError`` if invalid."""
     if program not in ("sampler", "estimator"):
-        raise ExecutionError(f"program {program!r} is not a Qiskit Runtime primitive")
+        raise ExecutionError(
+            f"program {program!r} is not a Qiskit Runtime program the emulator runs; it runs"
+            f" {list(IBM_PROGRAMS)}"
+        )
     options = params.get("options") or {}
     pubs = params.get("pubs")
     if not isinstance(options, dict) or not isinstance(pubs, list) or not pubs:
@@ -168,15 +271,95 @@ def _without_idle_qubits(pub: SamplerPub | EstimatorPub) -> SamplerPub | Estimat
     return EstimatorPub(small, observables, pub.parameter_values, pub.precision)
 
 
-def run_ibm(
-    executors: Executors, backend: str, program: str, pubs: list[SamplerPub] | list[EstimatorPub]
-) -> bytes:
-    """Run a sampler or estimator job's pubs; return the result as the client decodes it."""
-    execution = executors.ibm(backend)
+def run_ibm(executors: Executors, backend: str, program: str, work: IbmWork) -> bytes:
+    """Run a job's work; return the result as the client decodes it. A mock backend runs on
+    its real twin (``mock_x`` on ``fake_x``) and returns random data of the same shapes."""
+    mock = backend.startswith(MOCK_PREFIX)
+    execution = executors.ibm(mock_twin(backend) if mock else backend)
+    rng = executors.rng() if mock else None
+    if isinstance(work, ExecutorProgram):
+        return _run_executor(execution, work, executors.rng(), rng)
     primitive = execution.sampler if program == "sampler" else execution.estimator
-    compact = [_without_idle_qubits(pub) for pub in pubs]
+    compact = [_without_idle_qubits(pub) for pub in work]
     result = primitive.run(compact).result()
+    if rng is not None:
+        result = _randomized(result, rng)
     return json.dumps(result, cls=RuntimeEncoder).encode()
+
+
+def mock_backends(names: Iterable[str]) -> list[str]:
+    """The mock twin of every fake backend: ``fake_manila`` -> ``mock_manila``."""
+    return [MOCK_PREFIX + n.removeprefix("fake_") for n in names if n.startswith("fake_")]
+
+
+def mock_twin(name: str) -> str:
+    """The fake backend a mock backend mirrors: ``mock_manila`` -> ``fake_manila``."""
+    return "fake_" + name.removeprefix(MOCK_PREFIX)
+
+
+def _run_executor(
+    execution: QiskitExecution,
+    work: ExecutorProgram,
+    randomizations: np.random.Generator,
+    rng: np.random.Generator | None,
+) -> bytes:
+    """Run each item of a quantum program for its shots at every element of its shape (a
+    samplex item's randomizations drawn from ``randomizations``; ``rng``: mock data)."""
+    program = work.program
+    items = []
+    for item in program.items:
+        extra: dict[str, np.ndarray] = {}
+        circuit = item.circuit
+        if isinstance(item, CircuitItem):
+            arguments = item.circuit_arguments
+        elif isinstance(item, SamplexItem):
+            samplex = item.samplex.finalize()  # a decoded samplex is not finalized yet
+            extra = broadcast_sample(samplex, item.samplex_arguments, item.shape, randomizations)
+            arguments = extra.pop("parameter_values")
+        else:
+            raise ExecutionError(f"unsupported quantum program item {type(item).__name__}")
+        if circuit.num_parameters:
+            bindings = BindingsArray({tuple(circuit.parameters): arguments})
+        else:
+            bindings = BindingsArray(shape=arguments.shape[:-1])
+        pub = _without_idle_qubits(SamplerPub(circuit, bindings, program.shots))
+        data = execution.sampler.run([pub]).result()[0].data
+        bits = {name: array.to_bool_array(order="little") for name, array in dict(data).items()}
+        if rng is not None:
+            bits = {name: rng.random(b.shape) < 0.5 for name, b in bits.items()}
+        results = {
+            name: CompressedTensorModel.from_numpy(value)
+            for name, value in {**extra, **bits}.items()
+        }
+        items.append(QuantumProgramResultItemModel(results=results, metadata=ItemMetadataModel()))
+    sent = work.model.quantum_program
+    result = QuantumProgramResultModel(
+        data=items,
+        metadata=MetadataModel(chunk_timing=[]),
+        passthrough_data=sent.passthrough_data,
+        semantic_role=sent.semantic_role,
+    )
+    return result.model_dump_json().encode()
+
+
+def _randomized(result: PrimitiveResult[Any], rng: np.random.Generator) -> PrimitiveResult[Any]:
+    """``result`` with every bit and value replaced by random data of the same shape/dtype."""
+
+    def noise(name: str, value: Any) -> Any:
+        if isinstance(value, BitArray):
+            shape = (*value.shape, value.num_shots, value.num_bits)
+            return BitArray.from_bool_array(rng.random(shape) < 0.5)
+        array = np.asarray(value)
+        low = -1.0 if name == "evs" else 0.0
+        return rng.uniform(low, 1.0, array.shape).astype(array.dtype)
+
+    pubs = []
+    for pub in result:
+        fields = {name: noise(name, value) for name, value in dict(pub.data).items()}
+        data = DataBin(**fields, shape=pub.data.shape)
+        cls = SamplerPubResult if isinstance(pub, SamplerPubResult) else PubResult
+        pubs.append(cls(data, metadata=pub.metadata))
+    return PrimitiveResult(pubs, metadata=result.metadata)
 
 
 def run_azure(

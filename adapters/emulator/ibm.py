@@ -3,8 +3,17 @@
 Served at ``/identity/token`` (the IAM token endpoint the client reaches through ``IAM_URL``)
 and under ``/api/v1``: backends from qiskit-ibm-runtime's fake backends, instance usage,
 sessions and batches (``POST /sessions``, ``GET``, ``PATCH`` ``accepting_jobs: false`` = close,
-``DELETE .../close`` = cancel) and primitive jobs. Session fields are the core's ``details()``
-under the server's names; times are ISO 8601 UTC.
+``DELETE .../close`` = cancel) and jobs of the ``sampler``, ``estimator`` and ``executor``
+programs. Session fields are the core's ``details()`` under the server's names; times are ISO
+8601 UTC.
+
+Usage follows IBM's docs (https://quantum.cloud.ibm.com/docs/guides/execution-modes-faq and
+qiskit-ibm-runtime 0.48+ ``RuntimeJobV2.usage``): a job's QPU charge time is the time it held
+the QPU (the duration model's fixed per-job charge included), ``pending`` until it ends; a
+session's usage is its active wall time, a batch's the sum of its jobs' charge times; the
+instance's consumed usage sums its jobs' charge times (mock backends excepted). A job whose
+charge time would pass its ``max_execution_time`` is stopped there and ends ``Cancelled`` with
+reason code 1305, which the client reports as ``RuntimeJobMaxTimeoutError``.
 """
 
 from __future__ import annotations
@@ -12,19 +21,21 @@ from __future__ import annotations
 import json
 import math
 import os
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from qsession.adapters.local.model import isa_problem
 from qsession.core.errors import InvalidEventError, PolicyError, SessionClosedError
 from qsession.core.records import JobState
 from starlette.responses import JSONResponse, PlainTextResponse
 
 from . import execution
 from .auth import Tenancy, Unauthorized
-from .cloud import IBM, Cloud, CloudJob, CloudSession, Conflict, NotFound
+from .cloud import IBM, RAN_TOO_LONG, Cloud, CloudJob, CloudSession, Conflict, NotFound
 from .errors import ApiError
 from .execution import ExecutionError
 
@@ -38,6 +49,11 @@ JOB_STATUS = {
 }
 #: Largest job input the service takes (``max-execution-time.mdx``: 64 MB).
 MAX_JOB_BYTES = 64 * 1024 * 1024
+#: The reason code of a job stopped at its ``max_execution_time`` (``runtime_job_v2.py``).
+RAN_TOO_LONG_CODE = 1305
+#: Open Plan instances get 10 minutes of QPU time per rolling 28-day window.
+OPEN_PLAN_USAGE_LIMIT = 600
+USAGE_WINDOW = 28 * 86400
 
 iam = APIRouter(tags=["IBM Cloud IAM"])
 router = APIRouter(prefix="/api/v1", tags=["IBM Qiskit Runtime"])
@@ -80,10 +96,12 @@ async def token(request: Request) -> JSONResponse:
 
 
 def _backend_class(cloud: Cloud, name: str) -> type:
+    """The fake backend class ``name`` is (a mock backend: its twin's)."""
     classes = execution.fake_backend_classes()
-    if name not in classes or name not in cloud.backends(IBM):
+    twin = execution.mock_twin(name) if name.startswith(execution.MOCK_PREFIX) else name
+    if twin not in classes or name not in cloud.backends(IBM):
         raise ApiError(404, "BackendNotFound", f"Backend {name} not found.")
-    return classes[name]
+    return classes[twin]
 
 
 def _backend_json(cls: type, filename: str) -> dict[str, Any]:
@@ -94,28 +112,30 @@ def _backend_json(cls: type, filename: str) -> dict[str, Any]:
 
 
 @cache
-def _qubits(name: str) -> int | None:
-    cls = execution.fake_backend_classes()[name]
-    qubits: int | None = _backend_json(cls, cls.conf_filename).get("n_qubits")
+def _qubits(cls: type) -> int | None:
+    qubits: int | None = _backend_json(cls, cls.conf_filename).get("n_qubits")  # type: ignore[attr-defined]
     return qubits
 
 
 @router.get("/backends")
 def backends(*, tenant: Tenant, cloud: CloudDep, include_mocks: bool = False) -> dict[str, Any]:
-    """The instance's backends: qiskit-ibm-runtime's fake backends."""
-    classes = execution.fake_backend_classes()
-    return {
-        "devices": [
-            {
-                "name": name,
-                "status": {"name": "online", "reason": "available"},
-                "queue_length": cloud.queue_length(name),
-                "qubits": _qubits(name),
-            }
-            for name in cloud.backends(IBM)
-            if name in classes
-        ]
-    }
+    """The instance's backends: qiskit-ibm-runtime's fake backends and, with ``include_mocks``,
+    their mock twins (``"class": "mock"``), where ``dry_run=True`` sends jobs."""
+    devices = []
+    for name in cloud.backends(IBM):
+        mock = name.startswith(execution.MOCK_PREFIX)
+        if mock and not include_mocks:
+            continue
+        device: dict[str, Any] = {
+            "name": name,
+            "status": {"name": "online", "reason": "available"},
+            "queue_length": cloud.queue_length(name),
+            "qubits": _qubits(_backend_class(cloud, name)),
+        }
+        if mock:
+            device["class"] = "mock"
+        devices.append(device)
+    return {"devices": devices}
 
 
 @router.get("/backends/{name}/configuration")
@@ -148,9 +168,25 @@ def status(*, name: str, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
 
 
 @router.get("/instances/usage")
-def usage(*, tenant: Tenant) -> dict[str, Any]:
-    """The instance has no usage limit in the emulator."""
-    return {"usage_limit_reached": False, "usage_consumed_seconds": 0}
+def usage(*, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
+    """The instance's QPU usage over the last 28 days: the charge times of its jobs on real
+    (not mock) backends; an Open Plan instance is limited to 10 minutes."""
+    now = cloud.clock.now()
+    consumed = sum(
+        cloud.charge_seconds(job)
+        for job in cloud.jobs(tenant, IBM)
+        if not job.backend.startswith(execution.MOCK_PREFIX)
+        and job.ended_at is not None
+        and job.ended_at >= now - USAGE_WINDOW
+    )
+    answer: dict[str, Any] = {
+        "usage_consumed_seconds": _number(round(consumed, 3)),
+        "usage_limit_reached": False,
+    }
+    if cloud.plan == "open":
+        answer["usage_limit_seconds"] = OPEN_PLAN_USAGE_LIMIT
+        answer["usage_limit_reached"] = consumed >= OPEN_PLAN_USAGE_LIMIT
+    return answer
 
 
 # Sessions ------------------------------------------------------------------------------------
@@ -186,7 +222,7 @@ def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
         "interactive_ttl": _number(d["interactive_timeout"]),
         "max_ttl": _number(d["max_time"]),
         "active_ttl": d["active_timeout"],
-        "elapsed_time": _number(round(d["usage_time"], 3)),
+        "elapsed_time": _number(round(_session_usage(cloud, session, d), 3)),
         "started_at": cloud.iso(d["started_at"]),
         "activated_at": cloud.iso(d["activated_at"]),
         "closed_at": cloud.iso(d["closed_at"]),
@@ -198,6 +234,13 @@ def session_json(cloud: Cloud, session: CloudSession) -> dict[str, Any]:
         ],
         "user_id": session.tenant,
     }
+
+
+def _session_usage(cloud: Cloud, session: CloudSession, details: dict[str, Any]) -> float:
+    """A session's usage is its active wall time; a batch's, its jobs' QPU charge time."""
+    if details["mode"] != "batch":
+        return float(details["usage_time"])
+    return sum(cloud.charge_seconds(j) for j in cloud.jobs(session.tenant, IBM, session.id))
 
 
 def _number(value: float) -> float | int:
@@ -274,6 +317,8 @@ def job_json(cloud: Cloud, job: CloudJob, *, params: bool = False) -> dict[str, 
     state: dict[str, Any] = {"status": JOB_STATUS[job.state]}
     if job.reason is not None:
         state["reason"] = job.reason
+    if job.reason == RAN_TOO_LONG:
+        state["reason_code"] = RAN_TOO_LONG_CODE
     data: dict[str, Any] = {
         "id": job.id,
         "backend": job.backend,
@@ -296,16 +341,19 @@ def job_json(cloud: Cloud, job: CloudJob, *, params: bool = False) -> dict[str, 
 
 @router.post("/jobs")
 def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
-    """Queue a primitive job, in a session or batch if ``session_id`` is given."""
+    """Queue a job, in a session or batch if ``session_id`` is given. Its circuits must be ISA
+    circuits of the backend (a mock backend: of its twin), as the service requires."""
     raw = json.dumps(body.params).encode()
     if len(raw) > MAX_JOB_BYTES:
         raise ApiError(413, "PayloadTooLarge", "Job input exceeds the 64 MB limit.")
     try:
-        pubs = execution.ibm_pubs(body.program_id, execution.decode_ibm_params(raw))
+        work = execution.ibm_work(body.program_id, execution.decode_ibm_params(raw))
     except ExecutionError as exc:
         raise ApiError(400, "InvalidParams", str(exc)) from None
     except Exception as exc:
         raise ApiError(400, "InvalidParams", f"params cannot be decoded: {exc}") from None
+    _check_isa(cloud, body.backend, work)
+    _check_session_backend(cloud, tenant, body)
     attributes = {
         "tags": body.tags or [],
         "private": bool(body.private),
@@ -321,8 +369,8 @@ def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str,
             params=raw,
             attributes=attributes,
             session_id=body.session_id,
-            shots=execution.pubs_shots(pubs),
-            work=pubs,
+            shots=execution.work_shots(work),
+            work=work,
         )
     except NotFound as exc:
         what = "Session" if "session" in str(exc) else "Backend"
@@ -334,6 +382,37 @@ def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str,
     except InvalidEventError as exc:
         raise ApiError(400, "InvalidJob", str(exc)) from None
     return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
+
+
+def _check_isa(cloud: Cloud, backend: str, work: execution.IbmWork) -> None:
+    if backend not in cloud.backends(IBM):
+        return  # the submission answers BackendNotFound
+    _backend_class(cloud, backend)
+    twin = execution.mock_twin(backend) if backend.startswith(execution.MOCK_PREFIX) else backend
+    device = cloud.executors.ibm_backend(twin)
+    for index, circuit in enumerate(execution.work_circuits(work)):
+        problem = isa_problem(circuit, device)
+        if problem:
+            raise ApiError(400, "InvalidCircuit", f"Circuit {index}: {problem}")
+
+
+def _check_session_backend(cloud: Cloud, tenant: str, body: JobCreate) -> None:
+    """A session runs on one backend; a dry run (``mock_x``) in a session on ``x`` is refused
+    with what to do instead."""
+    if body.session_id is None:
+        return
+    try:
+        session = cloud.session(tenant, body.session_id)
+    except NotFound:
+        return  # the submission answers SessionNotFound
+    if session.backend != body.backend and body.backend.startswith(execution.MOCK_PREFIX):
+        raise ApiError(
+            400,
+            "InvalidJob",
+            f"Session {session.id} runs on {session.backend}; a dry run goes to"
+            f" {body.backend}, which is another backend. Dry-run in job mode, or open the"
+            f" session on {body.backend}.",
+        )
 
 
 def _job(cloud: Cloud, tenant: str, job_id: str) -> CloudJob:
@@ -349,19 +428,52 @@ def list_jobs(
     tenant: Tenant,
     cloud: CloudDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 10,
-    skip: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    tags: Annotated[list[str] | None, Query()] = None,
     session_id: str | None = None,
     backend: str | None = None,
+    program: str | None = None,
     pending: bool | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    sort: Literal["ASC", "DESC"] = "DESC",
+    include_mocks: bool = False,
+    exclude_params: bool = True,
 ) -> dict[str, Any]:
-    """The tenant's jobs, newest first."""
+    """The tenant's jobs matching every filter (``tags``: jobs carrying all of them; the
+    ``created_*`` bounds inclusive), newest first unless ``sort=ASC``; ``count`` is the number
+    matched before ``offset`` and ``limit``."""
+    after = None if created_after is None else _session_time(cloud, created_after)
+    before = None if created_before is None else _session_time(cloud, created_before)
+    wanted = set(tags or ())
     jobs = [
         j
-        for j in reversed(cloud.jobs(tenant, IBM, session_id))
+        for j in cloud.jobs(tenant, IBM, session_id)
         if (backend is None or j.backend == backend)
+        and (program is None or j.program == program)
         and (pending is None or j.state.in_flight == pending)
+        and wanted <= set(j.attrs.get("tags") or ())
+        and (after is None or j.submitted_at >= after)
+        and (before is None or j.submitted_at <= before)
+        and (include_mocks or backend is not None or not _is_mock(j.backend))
     ]
-    return {"jobs": [job_json(cloud, j) for j in jobs[skip : skip + limit]], "count": len(jobs)}
+    jobs.sort(key=lambda j: j.submitted_at, reverse=sort == "DESC")
+    page = jobs[offset : offset + limit]
+    return {
+        "jobs": [job_json(cloud, j, params=not exclude_params) for j in page],
+        "count": len(jobs),
+    }
+
+
+def _is_mock(backend: str) -> bool:
+    return backend.startswith(execution.MOCK_PREFIX)
+
+
+def _session_time(cloud: Cloud, moment: datetime) -> float:
+    """A client's timestamp on the cloud's clock (a naive one is UTC, as the client sends)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - cloud.epoch
 
 
 @router.get("/jobs/{job_id}")
@@ -396,18 +508,22 @@ def cancel_job(*, job_id: str, tenant: Tenant, cloud: CloudDep) -> Response:
 
 @router.get("/jobs/{job_id}/metrics")
 def job_metrics(*, job_id: str, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
-    """Timestamps and usage (``RuntimeJobV2.metrics()`` / ``usage()``)."""
+    """Timestamps and usage (``RuntimeJobV2.metrics()`` / ``usage()``): the QPU charge time
+    so far, ``pending`` until the job ends, then ``completed``."""
     job = _job(cloud, tenant, job_id)
-    ran = 0.0
-    if job.started_at is not None and job.ended_at is not None:
-        ran = job.ended_at - job.started_at
+    charge = cloud.charge_seconds(job)
     return {
         "timestamps": {
             "created": cloud.iso(job.submitted_at),
             "running": cloud.iso(job.started_at),
             "finished": cloud.iso(job.ended_at),
         },
-        "bss": {"seconds": math.ceil(ran)},
-        "usage": {"quantum_seconds": math.ceil(ran), "seconds": math.ceil(ran)},
+        "bss": {"seconds": math.ceil(charge)},
+        "usage": {
+            "quantum_seconds": math.ceil(charge),
+            "seconds": math.ceil(charge),
+            "qpu_charge_time_seconds": _number(round(charge, 3)),
+            "status": "pending" if job.state.in_flight else "completed",
+        },
         "qiskit_version": "",
     }

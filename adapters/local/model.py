@@ -23,7 +23,13 @@ from qiskit.primitives import (
     StatevectorSampler,
 )
 
+try:
+    from qiskit_ibm_runtime.utils.utils import is_isa_circuit
+except ImportError:  # an optional extra; without it there are no fake backends to check against
+    is_isa_circuit = None
+
 if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
     from qiskit.providers import BackendV2
 
 #: Qiskit Runtime's default estimator precision; the duration model times 1/precision**2 shots.
@@ -126,3 +132,20 @@ class QiskitExecution:
 
     def _rng(self) -> np.random.Generator | None:
         return None if self._seed is None else np.random.default_rng(self._seed)
+
+
+def isa_problem(circuit: QuantumCircuit, backend: BackendV2) -> str:
+    """Why ``circuit`` is not an ISA circuit of ``backend`` (``""`` if it is): qiskit-ibm-runtime's
+    own check (``utils.is_isa_circuit``: width, and every instruction on the qubits the target
+    defines it for), which the service applies to every job, with how to fix it."""
+    if is_isa_circuit is None:
+        return ""
+    problem: str = is_isa_circuit(circuit, backend.target)
+    if not problem:
+        return ""
+    return (
+        f"{problem} Circuits must match the target hardware definition: transpile them for"
+        f" {backend.name} first, e.g. generate_preset_pass_manager(backend=backend,"
+        " optimization_level=1).run(circuit)"
+        " (https://quantum.cloud.ibm.com/docs/guides/transpile)."
+    )
