@@ -281,7 +281,7 @@ def run_ibm(executors: Executors, backend: str, program: str, work: IbmWork) -> 
         return _run_executor(execution, work, executors.rng(), rng)
     primitive = execution.sampler if program == "sampler" else execution.estimator
     compact = [_without_idle_qubits(pub) for pub in work]
-    result = primitive.run(compact).result()
+    result = _as_arrays(primitive.run(compact).result())
     if rng is not None:
         result = _randomized(result, rng)
     return json.dumps(result, cls=RuntimeEncoder).encode()
@@ -353,9 +353,23 @@ def _randomized(result: PrimitiveResult[Any], rng: np.random.Generator) -> Primi
         low = -1.0 if name == "evs" else 0.0
         return rng.uniform(low, 1.0, array.shape).astype(array.dtype)
 
+    return _map_fields(result, noise)
+
+
+def _as_arrays(result: PrimitiveResult[Any]) -> PrimitiveResult[Any]:
+    """``result`` with numpy scalars as 0-d arrays: ``RuntimeEncoder`` writes a scalar as a
+    JSON number, which the client would decode to a Python float without ``.shape``."""
+    return _map_fields(
+        result, lambda name, value: np.asarray(value) if isinstance(value, np.generic) else value
+    )
+
+
+def _map_fields(
+    result: PrimitiveResult[Any], change: Callable[[str, Any], Any]
+) -> PrimitiveResult[Any]:
     pubs = []
     for pub in result:
-        fields = {name: noise(name, value) for name, value in dict(pub.data).items()}
+        fields = {name: change(name, value) for name, value in dict(pub.data).items()}
         data = DataBin(**fields, shape=pub.data.shape)
         cls = SamplerPubResult if isinstance(pub, SamplerPubResult) else PubResult
         pubs.append(cls(data, metadata=pub.metadata))
