@@ -318,13 +318,7 @@ def _run_executor(
             arguments = extra.pop("parameter_values")
         else:
             raise ExecutionError(f"unsupported quantum program item {type(item).__name__}")
-        if circuit.num_parameters:
-            bindings = BindingsArray({tuple(circuit.parameters): arguments})
-        else:
-            bindings = BindingsArray(shape=arguments.shape[:-1])
-        pub = _without_idle_qubits(SamplerPub(circuit, bindings, program.shots))
-        data = execution.sampler.run([pub]).result()[0].data
-        bits = {name: array.to_bool_array(order="little") for name, array in dict(data).items()}
+        bits = _sample_parts(execution, circuit, arguments, program.shots)
         if rng is not None:
             bits = {name: rng.random(b.shape) < 0.5 for name, b in bits.items()}
         results = {
@@ -340,6 +334,83 @@ def _run_executor(
         semantic_role=sent.semantic_role,
     )
     return result.model_dump_json().encode()
+
+
+#: Qubits simulated together at most when a wide circuit splits into independent parts.
+_PART_QUBITS = 8
+
+
+def _sample_parts(
+    execution: QiskitExecution, circuit: QuantumCircuit, arguments: np.ndarray, shots: int
+) -> dict[str, np.ndarray]:
+    """Each register's bits (``bool``, shape ``arguments.shape[:-1] + (shots, size)``) of
+    ``circuit`` at every row of ``arguments``. Independent parts run separately (their joint
+    outcomes are the product of theirs), so a device-wide circuit that measures every qubit,
+    as the executor Estimator's do, stays within the simulator's width."""
+    shape = arguments.shape[:-1]
+    bits = {creg.name: np.zeros((*shape, shots, creg.size), dtype=bool) for creg in circuit.cregs}
+    columns = {parameter: i for i, parameter in enumerate(circuit.parameters)}
+    pubs = []
+    for part in _parts(circuit):
+        if part.num_parameters:
+            chosen = arguments[..., [columns[p] for p in part.parameters]]
+            bindings = BindingsArray({tuple(part.parameters): chosen})
+        else:
+            bindings = BindingsArray(shape=shape)
+        pubs.append(SamplerPub(part, bindings, shots))
+    for result in execution.sampler.run(pubs).result() if pubs else ():
+        for name, array in dict(result.data).items():
+            bits[name] |= array.to_bool_array(order="little")
+    return bits
+
+
+def _parts(circuit: QuantumCircuit) -> list[QuantumCircuit]:
+    """``circuit`` split into independent sub-circuits that measure something: qubits joined by
+    a multi-qubit instruction or writing one clbit stay together (a circuit with control flow
+    stays whole); parts are packed up to ``_PART_QUBITS`` qubits. Each part keeps every
+    classical bit and register, so its unmeasured bits stay 0. Barriers are dropped."""
+    if circuit.has_control_flow_op():
+        return [circuit]
+    root = {qubit: qubit for qubit in circuit.qubits}
+
+    def find(qubit: Qubit) -> Qubit:
+        while root[qubit] is not qubit:
+            root[qubit] = root[root[qubit]]
+            qubit = root[qubit]
+        return qubit
+
+    writer: dict[Any, Qubit] = {}
+    ops = [inst for inst in circuit.data if inst.operation.name != "barrier"]
+    for inst in ops:
+        linked = list(inst.qubits) + [writer.setdefault(c, inst.qubits[0]) for c in inst.clbits]
+        for qubit in linked[1:]:
+            root[find(qubit)] = find(linked[0])
+    measured = {find(q) for inst in ops if inst.operation.name == "measure" for q in inst.qubits}
+    groups: dict[Qubit, list[Qubit]] = {}
+    for qubit in circuit.qubits:
+        if find(qubit) in measured:
+            groups.setdefault(find(qubit), []).append(qubit)
+    packed: list[list[Qubit]] = []
+    for group in sorted(groups.values(), key=len, reverse=True):
+        home = next((p for p in packed if len(p) + len(group) <= _PART_QUBITS), None)
+        if home is None:
+            packed.append(list(group))
+        else:
+            home.extend(group)
+    parts = []
+    for qubits in packed:
+        index = {qubit: i for i, qubit in enumerate(qubits)}
+        part = QuantumCircuit(len(qubits))
+        part.add_bits(list(circuit.clbits))
+        for creg in circuit.cregs:
+            part.add_register(creg)
+        for inst in ops:
+            if inst.qubits and inst.qubits[0] in index:
+                part.append(
+                    inst.operation, [part.qubits[index[q]] for q in inst.qubits], inst.clbits
+                )
+        parts.append(part)
+    return parts
 
 
 def _randomized(result: PrimitiveResult[Any], rng: np.random.Generator) -> PrimitiveResult[Any]:

@@ -386,3 +386,10 @@ def test_a_session_on_a_mock_backend_runs_under_the_session_rules(emulator: Emul
         assert job.result()[0].data.meas.num_shots == 10
         assert session.status() == "In progress, accepting new jobs"
     assert session.status() == "Closed"
+
+
+def test_the_executor_estimator_runs_on_a_156_qubit_backend(emulator: Emulator) -> None:
+    backend = ibm_service(emulator.url).backend("fake_fez")
+    isa, observable = ansatz(backend)
+    job = Estimator(mode=backend).run([(isa, observable, np.zeros(isa.num_parameters))])
+    assert float(job.result()[0].data.evs) == pytest.approx(1.0, abs=0.1)
