@@ -48,19 +48,16 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Qubit
 from qiskit.converters import circuit_to_dag, dag_to_circuit
 from qiskit.primitives import BitArray, DataBin, PrimitiveResult, PubResult, SamplerPubResult
-from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.providers import BackendV2
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder, fake_provider
 from qiskit_ibm_runtime.fake_provider import fake_backend
-from qiskit_ibm_runtime.fake_provider.executor.broadcast_sample import broadcast_sample
 from qiskit_ibm_runtime.quantum_program.converters import quantum_program_from_2_0
-from qsession.adapters.local import azure_targets
+from qsession.adapters.local import azure_targets, programs
 from qsession.adapters.local.azure_targets import ExecutionError, shots_of
 from qsession.adapters.local.model import QiskitExecution
-from samplomatic.quantum_program import CircuitItem, SamplexItem
 
 __all__ = ["ExecutionError", "Executors", "run_azure", "shots_of"]
 
@@ -154,8 +151,7 @@ class ExecutorProgram:
         return [item.circuit for item in self.program.items]
 
     def shots(self) -> int:
-        """Shots the program takes on the QPU: its shots at every element of every item."""
-        return self.program.shots * sum(math.prod(item.shape) for item in self.program.items)
+        return programs.program_shots(self.program)
 
 
 IbmWork = list[SamplerPub] | list[EstimatorPub] | ExecutorProgram
@@ -189,15 +185,15 @@ def executor_program(params: Mapping[str, Any]) -> ExecutorProgram:
         model = ParamsModel.model_validate(dict(params))
     except Exception as exc:
         raise ExecutionError(f"invalid executor params: {exc}") from exc
-    if model.quantum_program.meas_level != "classified":
-        raise ExecutionError(
-            f"meas_level {model.quantum_program.meas_level!r} is not supported by the emulator's"
-            " simulators; use 'classified'"
-        )
     try:
-        return ExecutorProgram(model)
+        work = ExecutorProgram(model)
     except Exception as exc:
         raise ExecutionError(f"invalid quantum program: {exc}") from exc
+    try:
+        programs.check_program(work.program)
+    except programs.ProgramError as exc:
+        raise ExecutionError(str(exc)) from None
+    return work
 
 
 def ibm_pubs(program: str, params: Mapping[str, Any]) -> list[SamplerPub] | list[EstimatorPub]:
@@ -303,29 +299,16 @@ def _run_executor(
     randomizations: np.random.Generator,
     rng: np.random.Generator | None,
 ) -> bytes:
-    """Run each item of a quantum program for its shots at every element of its shape (a
-    samplex item's randomizations drawn from ``randomizations``; ``rng``: mock data)."""
-    program = work.program
-    items = []
-    for item in program.items:
-        extra: dict[str, np.ndarray] = {}
-        circuit = item.circuit
-        if isinstance(item, CircuitItem):
-            arguments = item.circuit_arguments
-        elif isinstance(item, SamplexItem):
-            samplex = item.samplex.finalize()  # a decoded samplex is not finalized yet
-            extra = broadcast_sample(samplex, item.samplex_arguments, item.shape, randomizations)
-            arguments = extra.pop("parameter_values")
-        else:
-            raise ExecutionError(f"unsupported quantum program item {type(item).__name__}")
-        bits = _sample_parts(execution, circuit, arguments, program.shots)
-        if rng is not None:
-            bits = {name: rng.random(b.shape) < 0.5 for name, b in bits.items()}
-        results = {
-            name: CompressedTensorModel.from_numpy(value)
-            for name, value in {**extra, **bits}.items()
-        }
-        items.append(QuantumProgramResultItemModel(results=results, metadata=ItemMetadataModel()))
+    """Run a quantum program (``rng``: replace its measured bits with mock data) and encode
+    the result in the executor schema v2.0."""
+    data = programs.run_items(execution, work.program, randomizations, mock=rng)
+    items = [
+        QuantumProgramResultItemModel(
+            results={name: CompressedTensorModel.from_numpy(v) for name, v in item.items()},
+            metadata=ItemMetadataModel(),
+        )
+        for item in data
+    ]
     sent = work.model.quantum_program
     result = QuantumProgramResultModel(
         data=items,
@@ -334,83 +317,6 @@ def _run_executor(
         semantic_role=sent.semantic_role,
     )
     return result.model_dump_json().encode()
-
-
-#: Qubits simulated together at most when a wide circuit splits into independent parts.
-_PART_QUBITS = 8
-
-
-def _sample_parts(
-    execution: QiskitExecution, circuit: QuantumCircuit, arguments: np.ndarray, shots: int
-) -> dict[str, np.ndarray]:
-    """Each register's bits (``bool``, shape ``arguments.shape[:-1] + (shots, size)``) of
-    ``circuit`` at every row of ``arguments``. Independent parts run separately (their joint
-    outcomes are the product of theirs), so a device-wide circuit that measures every qubit,
-    as the executor Estimator's do, stays within the simulator's width."""
-    shape = arguments.shape[:-1]
-    bits = {creg.name: np.zeros((*shape, shots, creg.size), dtype=bool) for creg in circuit.cregs}
-    columns = {parameter: i for i, parameter in enumerate(circuit.parameters)}
-    pubs = []
-    for part in _parts(circuit):
-        if part.num_parameters:
-            chosen = arguments[..., [columns[p] for p in part.parameters]]
-            bindings = BindingsArray({tuple(part.parameters): chosen})
-        else:
-            bindings = BindingsArray(shape=shape)
-        pubs.append(SamplerPub(part, bindings, shots))
-    for result in execution.sampler.run(pubs).result() if pubs else ():
-        for name, array in dict(result.data).items():
-            bits[name] |= array.to_bool_array(order="little")
-    return bits
-
-
-def _parts(circuit: QuantumCircuit) -> list[QuantumCircuit]:
-    """``circuit`` split into independent sub-circuits that measure something: qubits joined by
-    a multi-qubit instruction or writing one clbit stay together (a circuit with control flow
-    stays whole); parts are packed up to ``_PART_QUBITS`` qubits. Each part keeps every
-    classical bit and register, so its unmeasured bits stay 0. Barriers are dropped."""
-    if circuit.has_control_flow_op():
-        return [circuit]
-    root = {qubit: qubit for qubit in circuit.qubits}
-
-    def find(qubit: Qubit) -> Qubit:
-        while root[qubit] is not qubit:
-            root[qubit] = root[root[qubit]]
-            qubit = root[qubit]
-        return qubit
-
-    writer: dict[Any, Qubit] = {}
-    ops = [inst for inst in circuit.data if inst.operation.name != "barrier"]
-    for inst in ops:
-        linked = list(inst.qubits) + [writer.setdefault(c, inst.qubits[0]) for c in inst.clbits]
-        for qubit in linked[1:]:
-            root[find(qubit)] = find(linked[0])
-    measured = {find(q) for inst in ops if inst.operation.name == "measure" for q in inst.qubits}
-    groups: dict[Qubit, list[Qubit]] = {}
-    for qubit in circuit.qubits:
-        if find(qubit) in measured:
-            groups.setdefault(find(qubit), []).append(qubit)
-    packed: list[list[Qubit]] = []
-    for group in sorted(groups.values(), key=len, reverse=True):
-        home = next((p for p in packed if len(p) + len(group) <= _PART_QUBITS), None)
-        if home is None:
-            packed.append(list(group))
-        else:
-            home.extend(group)
-    parts = []
-    for qubits in packed:
-        index = {qubit: i for i, qubit in enumerate(qubits)}
-        part = QuantumCircuit(len(qubits))
-        part.add_bits(list(circuit.clbits))
-        for creg in circuit.cregs:
-            part.add_register(creg)
-        for inst in ops:
-            if inst.qubits and inst.qubits[0] in index:
-                part.append(
-                    inst.operation, [part.qubits[index[q]] for q in inst.qubits], inst.clbits
-                )
-        parts.append(part)
-    return parts
 
 
 def _randomized(result: PrimitiveResult[Any], rng: np.random.Generator) -> PrimitiveResult[Any]:
