@@ -290,7 +290,8 @@ def _print_intro(console: Console, args: argparse.Namespace, policy: Policy, clo
         f" measurement basis (Z: {_terms(H2_GROUPS[0])}; X: {_terms(H2_GROUPS[1])}), both"
         " submitted before either is awaited.",
         (
-            "Estimator: qiskit's StatevectorEstimator, which is exact (no shot noise)."
+            "Estimator: qiskit's StatevectorEstimator on local_qpu, a backend that says it is"
+            " exact (exact=True): no shot noise."
             if ibm
             else f"Each job samples {SHOTS} shots on the simulator, so energies carry shot noise."
         ),
@@ -483,7 +484,7 @@ def _run_ibm(
     run: Run,
     progress: Progress,
 ) -> None:
-    scheduler.add_backend("local_qpu", duration=IBM_QPU, load=load, seed=args.seed)
+    scheduler.add_backend("local_qpu", duration=IBM_QPU, load=load, seed=args.seed, exact=True)
     backend = QiskitRuntimeService(scheduler=scheduler).backend("local_qpu")
     circuit = ansatz(H2.num_qubits)
     x0 = np.random.default_rng(args.seed).uniform(-np.pi, np.pi, circuit.num_parameters)

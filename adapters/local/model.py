@@ -22,11 +22,7 @@ from qiskit.primitives import (
     StatevectorEstimator,
     StatevectorSampler,
 )
-
-try:
-    from qiskit_ibm_runtime.utils.utils import is_isa_circuit
-except ImportError:  # an optional extra; without it there are no fake backends to check against
-    is_isa_circuit = None
+from qiskit_ibm_runtime.utils.utils import is_isa_circuit
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -95,13 +91,23 @@ class BackgroundLoad:
 class QiskitExecution:
     """The qiskit primitives a backend runs jobs with, built on first use.
 
-    Without ``backend``: ``StatevectorEstimator`` (exact unless a precision is asked for) and
-    ``StatevectorSampler``. With a ``BackendV2`` (e.g. a qiskit-ibm-runtime fake backend):
-    ``BackendEstimatorV2`` / ``BackendSamplerV2`` over it, which need ISA circuits.
+    Without ``backend``: ``StatevectorEstimator`` and ``StatevectorSampler``; the estimator's
+    values carry shot noise at the precision asked for (Qiskit Runtime's default 0.015625 when
+    none is), unless ``exact``: a backend that says it is an exact statevector simulator. With
+    a ``BackendV2`` (e.g. a qiskit-ibm-runtime fake backend): ``BackendEstimatorV2`` /
+    ``BackendSamplerV2`` over it, which need ISA circuits and are never exact.
     """
 
-    def __init__(self, backend: BackendV2 | None = None, *, seed: int | None = None) -> None:
+    def __init__(
+        self, backend: BackendV2 | None = None, *, seed: int | None = None, exact: bool = False
+    ) -> None:
+        if exact and backend is not None:
+            raise ValueError(
+                f"a backend over {backend.name} runs shots; only the statevector backend can be"
+                " exact (exact=True without a qiskit backend)"
+            )
         self.backend = backend
+        self.exact = exact
         self._seed = seed
         self._estimator: BaseEstimatorV2 | None = None
         self._sampler: BaseSamplerV2 | None = None
@@ -110,7 +116,10 @@ class QiskitExecution:
     def estimator(self) -> BaseEstimatorV2:
         if self._estimator is None:
             if self.backend is None:
-                self._estimator = StatevectorEstimator(seed=self._rng())
+                precision = 0.0 if self.exact else RUNTIME_DEFAULT_PRECISION
+                self._estimator = StatevectorEstimator(
+                    default_precision=precision, seed=self._rng()
+                )
             else:
                 self._estimator = BackendEstimatorV2(
                     backend=self.backend, options={"seed_simulator": self._seed}
@@ -130,6 +139,10 @@ class QiskitExecution:
                 )
         return self._sampler
 
+    def generator(self) -> np.random.Generator:
+        """A generator for other draws (twirling randomizations): seeded if ``seed`` was."""
+        return np.random.default_rng(self._seed)
+
     def _rng(self) -> np.random.Generator | None:
         return None if self._seed is None else np.random.default_rng(self._seed)
 
@@ -138,8 +151,6 @@ def isa_problem(circuit: QuantumCircuit, backend: BackendV2) -> str:
     """Why ``circuit`` is not an ISA circuit of ``backend`` (``""`` if it is): qiskit-ibm-runtime's
     own check (``utils.is_isa_circuit``: width, and every instruction on the qubits the target
     defines it for), which the service applies to every job, with how to fix it."""
-    if is_isa_circuit is None:
-        return ""
     problem: str = is_isa_circuit(circuit, backend.target)
     if not problem:
         return ""

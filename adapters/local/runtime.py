@@ -1,15 +1,23 @@
 """Qiskit Runtime shape on the local scheduler: the seeds' code runs with only its imports changed.
 
 ``QiskitRuntimeService`` hands out fake QPUs; ``Session`` / ``Batch`` (object or context
-manager), ``EstimatorV2`` / ``SamplerV2`` and ``RuntimeJobV2`` behave like qiskit-ibm-runtime's,
-except that the session rules are enforced (by ``qsession.core``) instead of ignored. The
-current session of a ``with`` block lives in a ``ContextVar``, as in qiskit-ibm-runtime: each
-thread and asyncio task sees its own, and a primitive captures it when it is constructed.
+manager), ``EstimatorV2`` / ``SamplerV2``, the executor-based primitives (``Executor``,
+``executor_sampler.Sampler``, ``executor_estimator.Estimator``) and ``RuntimeJobV2`` behave
+like qiskit-ibm-runtime's, except that the session rules are enforced (by ``qsession.core``)
+instead of ignored. The current session of a ``with`` block lives in a ``ContextVar``, as in
+qiskit-ibm-runtime: each thread and asyncio task sees its own, and a primitive captures it when
+it is constructed.
+
+As strict as the service: on a fake IBM backend every circuit must be an ISA circuit of its
+target (qiskit-ibm-runtime's own check, ``IBMInputValueError`` before anything is queued), and
+estimates carry the shot noise of the precision or shots asked for (Qiskit Runtime's default
+precision 0.015625 when none is); values are exact only on a backend added with ``exact=True``.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -18,15 +26,20 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 import attrs
+from pydantic import BaseModel
 from qiskit.primitives import PrimitiveResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 from qiskit.primitives.containers.sampler_pub import SamplerPub, SamplerPubLike
+from qiskit_ibm_runtime import fake_provider
+from qiskit_ibm_runtime.options_models import ExecutorOptions
+from qiskit_ibm_runtime.quantum_program import QuantumProgram
 from qsession.core import policies
 from qsession.core.errors import SessionClosedError
 from qsession.core.policies import IBMPolicy
 from qsession.core.records import JobState
 from qsession.spec import Trace
 
+from . import programs
 from .clock import Clock
 from .errors import (
     SESSION_CLOSED,
@@ -35,14 +48,15 @@ from .errors import (
     RuntimeInvalidStateError,
     RuntimeJobFailureError,
 )
-from .model import IBM_QPU, RUNTIME_DEFAULT_PRECISION, RUNTIME_DEFAULT_SHOTS, QiskitExecution
+from .model import (
+    IBM_QPU,
+    RUNTIME_DEFAULT_PRECISION,
+    RUNTIME_DEFAULT_SHOTS,
+    QiskitExecution,
+    isa_problem,
+)
 from .scheduler import LocalBackend, LocalJob, Scheduler
 from .timeline import Timeline
-
-try:
-    from qiskit_ibm_runtime import fake_provider
-except ImportError:  # qiskit-ibm-runtime is an optional extra
-    fake_provider = None
 
 _CURRENT: ContextVar[Session | None] = ContextVar("qsession_local_session", default=None)
 #: The tokens of the ``with`` blocks entered in this context, innermost last.
@@ -72,18 +86,20 @@ def current_session() -> Session | None:
 class QiskitRuntimeService:
     """A local stand-in for ``QiskitRuntimeService``: its backends are fake QPUs.
 
-    Without ``scheduler`` it makes one on a virtual clock with one QPU, ``"local_qpu"``.
-    ``backend("fake_manila")`` and the like wrap qiskit-ibm-runtime's fake backends (noisy
-    execution of ISA circuits) when that package is installed.
+    Without ``scheduler`` it makes one on a virtual clock with one QPU, ``"local_qpu"``, whose
+    estimates carry shot noise unless ``exact``. ``backend("fake_manila")`` and the like wrap
+    qiskit-ibm-runtime's fake backends (shot-based execution of ISA circuits only).
     """
 
-    def __init__(self, *, scheduler: Scheduler | None = None, plan: str = "premium") -> None:
+    def __init__(
+        self, *, scheduler: Scheduler | None = None, plan: str = "premium", exact: bool = False
+    ) -> None:
         if plan not in policies.IBM_PLANS:
             raise ValueError(f"plan must be one of {sorted(policies.IBM_PLANS)}; got {plan!r}")
         self.plan = plan
         self.scheduler = Scheduler() if scheduler is None else scheduler
         if not self.scheduler.backends:
-            self.scheduler.add_backend(DEFAULT_BACKEND, duration=IBM_QPU)
+            self.scheduler.add_backend(DEFAULT_BACKEND, duration=IBM_QPU, exact=exact)
         for backend in self.scheduler.backends:
             _SERVICES[backend] = self
 
@@ -128,8 +144,6 @@ class QiskitRuntimeService:
 
 def _fake(name: str) -> Any:
     """qiskit-ibm-runtime's fake backend called ``name`` (only that one is built)."""
-    if fake_provider is None:
-        raise ValueError(f"backend {name!r} needs qiskit-ibm-runtime's fake provider")
     for candidate in vars(fake_provider).values():
         if isinstance(candidate, type) and getattr(candidate, "backend_name", None) == name:
             return candidate()
@@ -273,8 +287,9 @@ class EnvironmentOptions:
 
 @attrs.define
 class EstimatorOptions:
-    """``default_precision`` None means the runtime default (0.015625) for timing and exact
-    statevector values; set it to get shot-noise-like values."""
+    """``default_precision`` None means ``1/sqrt(default_shots)`` if ``default_shots`` is set,
+    else the runtime default 0.015625: the shot noise of the values (none on an exact
+    backend) and the shots the job is timed for."""
 
     default_precision: float | None = None
     default_shots: int | None = None
@@ -433,12 +448,27 @@ class _Primitive:
     def backend(self) -> LocalBackend:
         return self._backend
 
+    def _check_isa(self, circuits: Iterable[Any]) -> None:
+        """Refuse non-ISA circuits on a fake IBM backend, as the service does."""
+        device = self._backend.execution.backend
+        if device is None:
+            return
+        for circuit in circuits:
+            problem = isa_problem(circuit, device)
+            if problem:
+                raise IBMInputValueError(problem)
+
     def _submit(self, work: Any, shots: int, tags: list[str]) -> RuntimeJobV2:
         if self._session is not None:
             job = self._session._run(work, shots, tuple(tags))
         else:
             job = self._backend.submit(work, shots=shots, tags=tags)
         return RuntimeJobV2(job, self._program)
+
+
+def _exact(pub: EstimatorPub) -> EstimatorPub:
+    """The pub at precision 0: ``StatevectorEstimator`` then adds no noise."""
+    return EstimatorPub(pub.circuit, pub.observables, pub.parameter_values, 0.0)
 
 
 def _estimate(execution: QiskitExecution, pubs: list[EstimatorPub]) -> PrimitiveResult[Any]:
@@ -466,16 +496,23 @@ class EstimatorV2(_Primitive):
     def run(
         self, pubs: Iterable[EstimatorPubLike], *, precision: float | None = None
     ) -> RuntimeJobV2:
-        """Validate the pubs now (a bad pub raises before anything is queued) and submit."""
+        """Validate the pubs now (a bad pub or a non-ISA circuit raises before anything is
+        queued) and submit."""
+        fixed = self.options.default_shots
         if precision is None:
             precision = self.options.default_precision
+        if precision is None and fixed:
+            precision = fixed**-0.5
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
-        fixed = self.options.default_shots
+        self._check_isa(pub.circuit for pub in coerced)
         shots = 0
         for pub in coerced:
             per_set = fixed or math.ceil((pub.precision or RUNTIME_DEFAULT_PRECISION) ** -2)
             shots += per_set * math.prod(pub.shape)
-        work = partial(_estimate, self._backend.execution, coerced)
+        execution = self._backend.execution
+        if execution.exact:
+            coerced = [_exact(pub) for pub in coerced]
+        work = partial(_estimate, execution, coerced)
         return self._submit(work, shots, self.options.environment.job_tags)
 
 
@@ -494,20 +531,85 @@ class SamplerV2(_Primitive):
         self.options = _options(SamplerOptions, options)
 
     def run(self, pubs: Iterable[SamplerPubLike], *, shots: int | None = None) -> RuntimeJobV2:
-        """Validate the pubs now (a bad pub raises before anything is queued) and submit."""
+        """Validate the pubs now (a bad pub or a non-ISA circuit raises before anything is
+        queued) and submit."""
         if shots is None:
             shots = self.options.default_shots
         coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
+        self._check_isa(pub.circuit for pub in coerced)
         total = sum((pub.shots or RUNTIME_DEFAULT_SHOTS) * math.prod(pub.shape) for pub in coerced)
         work = partial(_sample, self._backend.execution, coerced)
         return self._submit(work, total, self.options.environment.job_tags)
 
 
+class ClientSidePrimitive(_Primitive):
+    """What the executor-based primitives share: qiskit-ibm-runtime's own pre-processing
+    builds the quantum program, it runs as one ``executor`` job on the local backend, and the
+    client's own post-processing turns it into the result (``qsession.adapters.local.programs``).
+    """
+
+    _program = "executor"
+
+    def _run_program(
+        self, program: Any, tags: Iterable[str], *, dry_run: bool = False
+    ) -> RuntimeJobV2:
+        """Check the program now (non-ISA circuits, unsupported items) and submit it."""
+        if dry_run:
+            warnings.warn("`dry-run` has no effect in local testing mode.", stacklevel=3)
+        try:
+            programs.check_program(program)
+        except programs.ProgramError as exc:
+            raise IBMInputValueError(str(exc)) from None
+        self._check_isa(item.circuit for item in program.items)
+        work = partial(_execute_program, self._backend.execution, program)
+        return self._submit(work, programs.program_shots(program), list(tags))
+
+
+SdkOptionsT = TypeVar("SdkOptionsT", bound=BaseModel)
+
+
+def _sdk_options(
+    kind: type[SdkOptionsT], given: SdkOptionsT | Mapping[str, Any] | None
+) -> SdkOptionsT:
+    """The executor-based primitives take qiskit-ibm-runtime's own (pydantic) options."""
+    if isinstance(given, kind):
+        return given
+    if given is not None and not isinstance(given, Mapping):
+        raise TypeError(f"options must be a {kind.__name__} or a dict; got {type(given)}")
+    return kind(**(given or {}))
+
+
+def _execute_program(execution: QiskitExecution, program: Any) -> Any:
+    outputs = programs.run_items(execution, program, execution.generator())
+    return programs.post_process(program, outputs)
+
+
+class Executor(ClientSidePrimitive):
+    """``qiskit_ibm_runtime.Executor``: runs a ``QuantumProgram``; the job's result is the
+    ``QuantumProgramResult``."""
+
+    def __init__(
+        self,
+        mode: Session | LocalBackend | None = None,
+        options: ExecutorOptions | Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(mode)
+        self.options = _sdk_options(ExecutorOptions, options)
+
+    def run(self, program: Any, dry_run: bool = False) -> RuntimeJobV2:
+        if not isinstance(program, QuantumProgram):
+            program = QuantumProgram.from_(program)
+        return self._run_program(program, self.options.environment.job_tags, dry_run=dry_run)
+
+
 __all__ = [
     "Batch",
+    "ClientSidePrimitive",
     "EstimatorOptions",
     "EstimatorV2",
+    "Executor",
     "QiskitRuntimeService",
+    "QuantumProgram",
     "RuntimeJobV2",
     "SamplerOptions",
     "SamplerV2",

@@ -507,10 +507,12 @@ class Scheduler:
         qiskit_backend: Any = None,
         seed: int | None = None,
         num_qubits: int | None = None,
+        exact: bool = False,
     ) -> LocalBackend:
         """Add a fake QPU. ``qiskit_backend`` (a ``BackendV2``) makes it execute through
-        ``BackendEstimatorV2`` / ``BackendSamplerV2``, otherwise statevector primitives;
-        ``num_qubits`` (for ``least_busy``) defaults to that backend's, else 24."""
+        ``BackendEstimatorV2`` / ``BackendSamplerV2``, otherwise statevector primitives with
+        shot noise, or exact values if ``exact``; ``num_qubits`` (for ``least_busy``) defaults
+        to that backend's, else 24."""
         with self._lock:
             if name in self._backends:
                 raise ValueError(f"backend {name!r} already exists on this scheduler")
@@ -519,7 +521,7 @@ class Scheduler:
                 self,
                 name,
                 duration=duration,
-                execution=QiskitExecution(qiskit_backend, seed=seed),
+                execution=QiskitExecution(qiskit_backend, seed=seed, exact=exact),
                 load=load,
                 num_qubits=qubits,
             )

@@ -44,8 +44,8 @@ def bell() -> QuantumCircuit:
     return circuit
 
 
-def test_seed_vqe_loop_in_a_session_reaches_the_exact_ground_energy() -> None:
-    service = QiskitRuntimeService()
+def test_seed_vqe_loop_on_an_exact_backend_reaches_the_exact_ground_energy() -> None:
+    service = QiskitRuntimeService(exact=True)
     backend = service.least_busy(operational=True, simulator=False)
     x0 = 2 * np.pi * np.random.default_rng(3).random(ANSATZ.num_parameters)
     session = Session(backend=backend)
@@ -224,7 +224,7 @@ def test_job_result_is_the_primitive_result_of_the_reference_sampler() -> None:
 
 
 def test_job_queued_at_max_ttl_fails_with_the_runtime_error() -> None:
-    with Session(backend=QiskitRuntimeService().backend(), max_time=6) as session:
+    with Session(backend=QiskitRuntimeService(exact=True).backend(), max_time=6) as session:
         estimator = EstimatorV2()
         running, crossing, queued = (estimator.run([(ANSATZ, H2, np.zeros(4))]) for _ in range(3))
     assert running.result()[0].data.evs == pytest.approx(ZERO_STATE_ENERGY)
@@ -249,7 +249,8 @@ def test_cancelled_job_has_no_result() -> None:
 
 
 def test_job_mode_estimator_runs_without_a_session() -> None:
-    job = EstimatorV2(mode=QiskitRuntimeService().backend()).run([(ANSATZ, H2, np.zeros(4))])
+    backend = QiskitRuntimeService(exact=True).backend()
+    job = EstimatorV2(mode=backend).run([(ANSATZ, H2, np.zeros(4))])
     assert job.session_id is None
     assert job.result()[0].data.evs == pytest.approx(ZERO_STATE_ENERGY)
 
