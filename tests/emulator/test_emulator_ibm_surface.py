@@ -26,6 +26,9 @@ from qiskit_ibm_runtime.executor_estimator import Estimator
 from qiskit_ibm_runtime.executor_sampler import Sampler
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from qsession.adapters.emulator import ibm_service
+from qsession.adapters.local import IBMInputValueError as LocalInputError
+from qsession.adapters.local import QiskitRuntimeService as LocalService
+from qsession.adapters.local.executor_sampler import Sampler as LocalSampler
 from qsession.adapters.local.model import IBM_QPU
 
 from .conftest import Emulator
@@ -393,3 +396,17 @@ def test_the_executor_estimator_runs_on_a_156_qubit_backend(emulator: Emulator) 
     isa, observable = ansatz(backend)
     job = Estimator(mode=backend).run([(isa, observable, np.zeros(isa.num_parameters))])
     assert float(job.result()[0].data.evs) == pytest.approx(1.0, abs=0.1)
+
+
+def test_the_local_shape_refuses_a_non_isa_circuit_with_the_emulators_words(
+    emulator: Emulator,
+) -> None:
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    with pytest.raises(LocalInputError) as local:
+        LocalSampler(mode=LocalService().backend("fake_manila")).run([qc], shots=10)
+    with pytest.raises(IBMRuntimeError) as served:
+        Sampler(mode=ibm_service(emulator.url).backend("fake_manila")).run([qc], shots=10)
+    assert str(local.value).replace("'", "") in str(served.value).replace("\\", "").replace("'", "")
