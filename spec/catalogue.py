@@ -346,10 +346,15 @@ RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 #: azure-quantum-python's recorded service traces and tests before they moved to a mock.
 _AZQ = "https://github.com/microsoft/azure-quantum-python/blob/a73842f7/azure-quantum/tests/unit/"
 _PRICING = "https://learn.microsoft.com/azure/quantum/pricing"
+#: qiskit-ibm-runtime's source, read where the service's behaviour is only visible to the client.
+IBM_SDK = "qiskit-ibm-runtime 0.51.0 "
+IBM_DOCS = "https://quantum.cloud.ibm.com/docs/guides/"
 
-#: How the emulated Azure Quantum service answers where the providers document little: not
-#: session-state rules (no trace property checks them), each held by an end-to-end test of
-#: ``tests/emulator/test_emulator_azure_surface.py`` with the real client.
+#: How the emulated services answer where the providers document little: not session-state
+#: rules (no trace property checks them), each held by an end-to-end test with the real client
+#: (Azure: ``tests/emulator/test_emulator_azure_surface.py``; IBM, around sessions: job usage,
+#: limits, listing, dry runs and submission checks, ``tests/emulator/test_emulator_ibm_surface.py``
+#: and ``tests/local/test_runtime_surface.py``).
 SERVICE_READINGS: tuple[Rule, ...] = (
     Rule(
         "AZ-ECHO-TARGETS",
@@ -477,5 +482,81 @@ SERVICE_READINGS: tuple[Rule, ...] = (
         "https://learn.microsoft.com/azure/quantum/provider-quantinuum (syntax checker)",
         reading="The service's syntax checker returns all zeros; qsession simulates instead so"
         " that local results mean something. A known difference.",
+    ),
+    Rule(
+        "IBM-USAGE-JOB",
+        "ibm",
+        "A job's usage is its QPU charge time: the time it holds the QPU, fixed per-job"
+        " overhead included; metrics report it with status 'pending' until the job ends.",
+        IBM_SDK + "runtime_job_v2.py (RuntimeJobV2.usage reads metrics['usage']"
+        "['qpu_charge_time_seconds'], 0 while 'pending'); " + IBM_DOCS + "estimate-job-run-time",
+        reading="The status after the end is 'completed' (the client only tests for"
+        " 'pending'); a job cancelled or failed while running is charged the time it ran, a job"
+        " that never started nothing.",
+    ),
+    Rule(
+        "IBM-USAGE-SESSION-BATCH",
+        "ibm",
+        "A dedicated session's usage is its active wall time; a batch's is the sum of its jobs'"
+        " QPU charge times.",
+        IBM_DOCS + "estimate-job-run-time ('Session usage is the time from when the first job"
+        " starts until the session goes inactive...', 'Batch usage is the sum of quantum time of"
+        " all jobs in the batch'); " + IBM_DOCS + "execution-modes-faq",
+        reading="Deactivated time is excluded and the idle interactive TTL after a job is"
+        " included, as the core's usage_time counts it.",
+    ),
+    Rule(
+        "IBM-MAX-EXECUTION-TIME",
+        "ibm",
+        "A job whose QPU time would pass its max_execution_time is stopped at the limit and"
+        " ends Cancelled with reason code 1305, which the client raises as"
+        " RuntimeJobMaxTimeoutError.",
+        IBM_DOCS + "max-execution-time; " + IBM_SDK + "runtime_job_v2.py (reason_code 1305)",
+        reading="It is charged exactly the limit; in a session it is a cancelled job end, so"
+        " the interactive TTL restarts from it and the session goes on.",
+    ),
+    Rule(
+        "IBM-INSTANCE-USAGE",
+        "ibm",
+        "An instance's consumed usage is the charge time of its jobs that ended in the last 28"
+        " days; an Open Plan instance has a 600-second limit.",
+        IBM_SDK
+        + "qiskit_runtime_service.py (usage, _check_instance_usage); "
+        + IBM_DOCS
+        + "manage-cost",
+        reading="The window is rolling; dry-run jobs on mock backends consume nothing; a reached"
+        " limit is reported (the client warns at submission) but jobs are not held back.",
+    ),
+    Rule(
+        "IBM-DRY-RUN-MOCK",
+        "ibm",
+        "run(..., dry_run=True) sends a job to mock_x, the mock twin of backend x: listed only"
+        " with include_mocks and class 'mock', checked and timed like x, answering random data"
+        " of the result's exact shapes and dtypes.",
+        IBM_SDK + "qiskit_runtime_service.py (_run rewrites the backend to mock_*),"
+        " executor/executor.py (Executor.run: 'randomized mock data')",
+        reading="A session or batch on mock_x follows the session rules like any other; a dry"
+        " run inside a session on x goes to another backend and is refused with a 400 that"
+        " says to dry-run in job mode or open the session on mock_x.",
+    ),
+    Rule(
+        "IBM-JOB-LISTING",
+        "ibm",
+        "GET /jobs pages with limit and offset, keeps the jobs carrying every tag asked for,"
+        " filters by session, backend, program, pending and inclusive creation bounds, sorts"
+        " newest first unless sort=ASC, and counts every match.",
+        IBM_SDK + "api/rest/runtime.py (jobs_get: 'Matched jobs are associated with all tags',"
+        " 'greater than or equal'), qiskit_runtime_service.py (jobs pages until count)",
+        reading="Jobs on mock backends are listed only with include_mocks or a backend filter"
+        " naming one.",
+    ),
+    Rule(
+        "IBM-ISA-AT-SUBMISSION",
+        "ibm",
+        "A job whose circuit is not an ISA circuit of its backend's target is refused at"
+        " submission, with the instruction and qubits that do not match.",
+        IBM_DOCS + "transpile; " + IBM_SDK + "utils/utils.py (is_isa_circuit)",
+        reading="Refused with a 400 before any job exists (not a failed job), by the client's"
+        " own check; the local IBM shape raises the same text as IBMInputValueError.",
     ),
 )

@@ -10,7 +10,7 @@ import sys
 import pytest
 from qsession.adapters.emulator.serve import _parser as serve_parser
 from qsession.adapters.local.demo import build_parser as demo_parser
-from qsession.spec import RULES
+from qsession.spec import RULES, SERVICE_READINGS
 
 from qsession.cli import build_parser
 
@@ -44,9 +44,9 @@ def one_line(stderr: str) -> str:
 
 def test_spec_prints_every_rule_with_its_source():
     out = qsession("spec").stdout
-    for rule in RULES:
+    for rule in (*RULES, *SERVICE_READINGS):
         assert rule.id in out
-    assert out.count("source: ") == len(RULES)
+    assert out.count("source: ") == len(RULES) + len(SERVICE_READINGS)
     assert f"{len(RULES)} rules" in out
 
 

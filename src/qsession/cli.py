@@ -20,7 +20,7 @@ import attrs
 
 from qsession.core import SessionError, policies
 from qsession.core.policies import Policy
-from qsession.spec import RULES
+from qsession.spec import RULES, SERVICE_READINGS
 
 DESCRIPTION = (
     "IBM Qiskit Runtime and Azure Quantum session rules, executable. 'qsession demo' runs a"
@@ -93,7 +93,7 @@ def print_spec(diagram: str | None) -> None:
         print(f"%% {title}: {policy!r}")
         print(format(policy.machine.chart, "mermaid"))
         return
-    for rule in RULES:
+    for rule in (*RULES, *SERVICE_READINGS):
         print(f"{rule.id}  [{rule.provider}]")
         print(textwrap.fill(rule.sentence, 96, initial_indent="  ", subsequent_indent="  "))
         print(
@@ -108,7 +108,7 @@ def print_spec(diagram: str | None) -> None:
                 )
             )
         print()
-    print(f"{len(RULES)} rules")
+    print(f"{len(RULES)} rules; {len(SERVICE_READINGS)} readings of the emulated services")
 
 
 def _missing_extra(command: str, exc: ImportError) -> str | None:
