@@ -142,6 +142,13 @@ class QiskitRuntimeService:
         return min(found, key=lambda b: b.queue_length)
 
 
+def _charge(job: LocalJob, now: float) -> float:
+    """A job's QPU charge time: from its start to its end (to ``now`` while it runs)."""
+    if job.started_at is None:
+        return 0.0
+    return (now if job.ended_at is None else job.ended_at) - job.started_at
+
+
 def _fake(name: str) -> Any:
     """qiskit-ibm-runtime's fake backend called ``name`` (only that one is built)."""
     for candidate in vars(fake_provider).values():
@@ -228,7 +235,13 @@ class Session:
             return self._local.core.details()
 
     def usage(self) -> float:
-        """Seconds the session has been active (what a dedicated session is billed for)."""
+        """What the session is billed for (IBM-USAGE-SESSION-BATCH): a dedicated session its
+        active seconds, a batch the QPU charge time of its jobs."""
+        if self._mode == "batch":
+            scheduler = self._local.scheduler
+            with scheduler._lock:
+                scheduler._sync()
+                return sum(_charge(job, scheduler.now()) for job in self._local.jobs)
         return float(self.details()["usage_time"])
 
     def close(self) -> None:
@@ -393,21 +406,32 @@ class RuntimeJobV2:
         return self.status() in ("DONE", "ERROR", "CANCELLED")
 
     def metrics(self) -> dict[str, Any]:
-        """Timestamps (session seconds) and quantum seconds, shaped like the runtime's."""
+        """Timestamps (session seconds) and usage, shaped like the service's: the QPU charge
+        time so far, ``pending`` until the job ends (IBM-USAGE-JOB)."""
         job = self._job
         scheduler = job.backend.scheduler
         with scheduler._lock:
             scheduler._sync()
-            start, end = job.started_at, job.ended_at
-            quantum = 0.0 if start is None else (scheduler.now() if end is None else end) - start
+            charge = _charge(job, scheduler.now())
             return {
                 "timestamps": {
                     "created": job.submitted_at,
                     "running": job.started_at,
                     "finished": job.ended_at,
                 },
-                "usage": {"quantum_seconds": quantum},
+                "usage": {
+                    "quantum_seconds": charge,
+                    "qpu_charge_time_seconds": charge,
+                    "status": "pending" if job.state.in_flight else "completed",
+                },
             }
+
+    def usage(self, partial: bool = False) -> float:
+        """The job's QPU charge time: 0 until it ends unless ``partial``, as the client does."""
+        usage = self.metrics()["usage"]
+        if not partial and usage["status"] == "pending":
+            return 0.0
+        return float(usage["qpu_charge_time_seconds"])
 
     def error_message(self) -> str | None:
         return self._job.reason if self._job.state is JobState.FAILED else None

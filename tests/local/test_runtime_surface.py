@@ -173,3 +173,21 @@ def test_the_demo_says_it_uses_exact_values(capsys: pytest.CaptureFixture[str]) 
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "estimator: exact statevector values (local_qpu says it is exact" in out
+
+
+def test_a_local_jobs_usage_is_its_qpu_charge_time_once_it_ends() -> None:
+    backend = QiskitRuntimeService().backend()
+    job = SamplerV2(mode=backend).run([bell()], shots=1000)
+    job.result()
+    assert job.metrics()["usage"]["status"] == "completed"
+    assert job.usage() == pytest.approx(backend.duration.seconds(1000))
+
+
+def test_a_local_batchs_usage_is_the_sum_of_its_jobs_charge_times() -> None:
+    backend = QiskitRuntimeService().backend()
+    with Batch(backend=backend) as batch:
+        jobs = [SamplerV2(mode=batch).run([bell()], shots=n) for n in (100, 3000)]
+        for job in jobs:
+            job.result()
+    expected = backend.duration.seconds(100) + backend.duration.seconds(3000)
+    assert batch.usage() == pytest.approx(expected)
