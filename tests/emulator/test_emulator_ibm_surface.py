@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ from qiskit_ibm_runtime.exceptions import (
 from qiskit_ibm_runtime.executor_estimator import Estimator
 from qiskit_ibm_runtime.executor_sampler import Sampler
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
-from qsession.adapters.emulator import ibm_service
+from qsession.adapters.emulator import ServerClock, SQLiteStore, create_app, ibm_service
+from qsession.adapters.emulator.serve import running
 from qsession.adapters.local import IBMInputValueError as LocalInputError
 from qsession.adapters.local import QiskitRuntimeService as LocalService
 from qsession.adapters.local.executor_sampler import Sampler as LocalSampler
@@ -413,3 +415,18 @@ def test_the_local_shape_refuses_a_non_isa_circuit_with_the_emulators_words(
     with pytest.raises(IBMRuntimeError) as served:
         Sampler(mode=ibm_service(emulator.url).backend("fake_manila")).run([qc], shots=10)
     assert str(local.value).replace("'", "") in str(served.value).replace("\\", "").replace("'", "")
+
+
+def test_an_executor_job_acknowledged_before_a_restart_runs_after_it(tmp_path: Path) -> None:
+    state = tmp_path / "emulator.db"
+    first = create_app(SQLiteStore(state), ServerClock(virtual=True), seed=7)
+    with running(first) as url:
+        backend = ibm_service(url).backend("fake_manila")
+        first.state.cloud.stop()  # the job is acknowledged and started, never executed
+        job_id = Sampler(mode=backend).run([bell(backend)], shots=50).job_id()
+    second = create_app(SQLiteStore(state), ServerClock(virtual=True), seed=7)
+    with running(second) as url:
+        job = ibm_service(url).job(job_id)
+        counts = job.result()[0].data.meas.get_counts()
+    assert sum(counts.values()) == 50
+    assert set(counts) <= {"00", "11"}
