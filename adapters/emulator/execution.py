@@ -185,6 +185,13 @@ def executor_program(params: Mapping[str, Any]) -> ExecutorProgram:
         model = ParamsModel.model_validate(dict(params))
     except Exception as exc:
         raise ExecutionError(f"invalid executor params: {exc}") from exc
+    timing = ("scheduler_timing", "stretch_values")
+    asked = [name for name in timing if getattr(model.options, name)]
+    if asked:
+        raise ExecutionError(
+            f"executor option(s) {asked} are not supported by the emulator (its simulators have"
+            " no pulse schedule); leave them False"
+        )
     try:
         work = ExecutorProgram(model)
     except Exception as exc:

@@ -580,6 +580,11 @@ class ClientSidePrimitive(_Primitive):
         """Check the program now (non-ISA circuits, unsupported items) and submit it."""
         if dry_run:
             warnings.warn("`dry-run` has no effect in local testing mode.", stacklevel=3)
+        if getattr(self.options, "max_execution_time", None) is not None:
+            raise IBMInputValueError(
+                "max_execution_time is not modelled by the local backend; unset it here (the"
+                " emulator, qsession serve, enforces it)"
+            )
         try:
             programs.check_program(program)
         except programs.ProgramError as exc:

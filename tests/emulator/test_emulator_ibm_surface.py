@@ -129,6 +129,23 @@ def test_an_executor_job_of_an_unknown_schema_version_is_refused(emulator: Emula
     assert service.jobs() == []
 
 
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        ({"execution": {"meas_type": "kerneled"}}, r"meas_level .*kerneled.* is not supported"),
+        ({"execution": {"scheduler_timing": True}}, r"scheduler_timing.* are not supported"),
+    ],
+)
+def test_executor_features_the_simulators_lack_are_refused_at_submission(
+    emulator: Emulator, options: dict[str, Any], refusal: str
+) -> None:
+    service = ibm_service(emulator.url)
+    backend = service.backend("fake_manila")
+    with pytest.raises(IBMRuntimeError, match="400.*" + refusal):
+        Sampler(mode=backend, options=options).run([bell(backend)], shots=10)
+    assert service.jobs() == []
+
+
 # Usage ---------------------------------------------------------------------------------------
 
 

@@ -191,3 +191,11 @@ def test_a_local_batchs_usage_is_the_sum_of_its_jobs_charge_times() -> None:
             job.result()
     expected = backend.duration.seconds(100) + backend.duration.seconds(3000)
     assert batch.usage() == pytest.approx(expected)
+
+
+def test_max_execution_time_is_refused_locally_rather_than_ignored() -> None:
+    backend, isa = manila()
+    sampler = ExecutorSampler(mode=backend, options={"max_execution_time": 10})
+    with pytest.raises(IBMInputValueError, match="max_execution_time is not modelled"):
+        sampler.run([isa], shots=10)
+    assert backend.queue_length == 0
