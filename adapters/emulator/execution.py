@@ -277,9 +277,8 @@ def _without_idle_qubits(pub: SamplerPub | EstimatorPub) -> SamplerPub | Estimat
 def run_ibm(executors: Executors, backend: str, program: str, work: IbmWork) -> bytes:
     """Run a job's work; return the result as the client decodes it. A mock backend runs on
     its real twin (``mock_x`` on ``fake_x``) and returns random data of the same shapes."""
-    mock = backend.startswith(MOCK_PREFIX)
-    execution = executors.ibm(mock_twin(backend) if mock else backend)
-    rng = executors.rng() if mock else None
+    execution = executors.ibm(device(backend))
+    rng = executors.rng() if is_mock(backend) else None
     if isinstance(work, ExecutorProgram):
         return _run_executor(execution, work, executors.rng(), rng)
     primitive = execution.sampler if program == "sampler" else execution.estimator
@@ -295,9 +294,18 @@ def mock_backends(names: Iterable[str]) -> list[str]:
     return [MOCK_PREFIX + n.removeprefix("fake_") for n in names if n.startswith("fake_")]
 
 
+def is_mock(name: str) -> bool:
+    return name.startswith(MOCK_PREFIX)
+
+
 def mock_twin(name: str) -> str:
     """The fake backend a mock backend mirrors: ``mock_manila`` -> ``fake_manila``."""
     return "fake_" + name.removeprefix(MOCK_PREFIX)
+
+
+def device(name: str) -> str:
+    """The fake backend whose target and simulator serve ``name``: itself, or a mock's twin."""
+    return mock_twin(name) if is_mock(name) else name
 
 
 def _run_executor(

@@ -98,10 +98,9 @@ async def token(request: Request) -> JSONResponse:
 def _backend_class(cloud: Cloud, name: str) -> type:
     """The fake backend class ``name`` is (a mock backend: its twin's)."""
     classes = execution.fake_backend_classes()
-    twin = execution.mock_twin(name) if name.startswith(execution.MOCK_PREFIX) else name
-    if twin not in classes or name not in cloud.backends(IBM):
+    if execution.device(name) not in classes or name not in cloud.backends(IBM):
         raise ApiError(404, "BackendNotFound", f"Backend {name} not found.")
-    return classes[twin]
+    return classes[execution.device(name)]
 
 
 def _backend_json(cls: type, filename: str) -> dict[str, Any]:
@@ -123,7 +122,7 @@ def backends(*, tenant: Tenant, cloud: CloudDep, include_mocks: bool = False) ->
     their mock twins (``"class": "mock"``), where ``dry_run=True`` sends jobs."""
     devices = []
     for name in cloud.backends(IBM):
-        mock = name.startswith(execution.MOCK_PREFIX)
+        mock = execution.is_mock(name)
         if mock and not include_mocks:
             continue
         device: dict[str, Any] = {
@@ -175,7 +174,7 @@ def usage(*, tenant: Tenant, cloud: CloudDep) -> dict[str, Any]:
     consumed = sum(
         cloud.charge_seconds(job)
         for job in cloud.jobs(tenant, IBM)
-        if not job.backend.startswith(execution.MOCK_PREFIX)
+        if not execution.is_mock(job.backend)
         and job.ended_at is not None
         and job.ended_at >= now - USAGE_WINDOW
     )
@@ -387,9 +386,7 @@ def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str,
 def _check_isa(cloud: Cloud, backend: str, work: execution.IbmWork) -> None:
     if backend not in cloud.backends(IBM):
         return  # the submission answers BackendNotFound
-    _backend_class(cloud, backend)
-    twin = execution.mock_twin(backend) if backend.startswith(execution.MOCK_PREFIX) else backend
-    device = cloud.executors.ibm_backend(twin)
+    device = cloud.executors.ibm_backend(execution.device(backend))
     for index, circuit in enumerate(execution.work_circuits(work)):
         problem = isa_problem(circuit, device)
         if problem:
@@ -405,7 +402,7 @@ def _check_session_backend(cloud: Cloud, tenant: str, body: JobCreate) -> None:
         session = cloud.session(tenant, body.session_id)
     except NotFound:
         return  # the submission answers SessionNotFound
-    if session.backend != body.backend and body.backend.startswith(execution.MOCK_PREFIX):
+    if session.backend != body.backend and execution.is_mock(body.backend):
         raise ApiError(
             400,
             "InvalidJob",
@@ -455,7 +452,7 @@ def list_jobs(
         and wanted <= set(j.attrs.get("tags") or ())
         and (after is None or j.submitted_at >= after)
         and (before is None or j.submitted_at <= before)
-        and (include_mocks or backend is not None or not _is_mock(j.backend))
+        and (include_mocks or backend is not None or not execution.is_mock(j.backend))
     ]
     jobs.sort(key=lambda j: j.submitted_at, reverse=sort == "DESC")
     page = jobs[offset : offset + limit]
@@ -463,10 +460,6 @@ def list_jobs(
         "jobs": [job_json(cloud, j, params=not exclude_params) for j in page],
         "count": len(jobs),
     }
-
-
-def _is_mock(backend: str) -> bool:
-    return backend.startswith(execution.MOCK_PREFIX)
 
 
 def _session_time(cloud: Cloud, moment: datetime) -> float:

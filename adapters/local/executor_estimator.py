@@ -37,7 +37,7 @@ class Estimator(ClientSidePrimitive):
         backend = self._backend.execution.backend
         program, _ = prepare(pubs, self.options, precision, backend=backend)
         program._semantic_role = "estimator_v2"
-        return self._run_program(program, self.options.environment.job_tags, dry_run=dry_run)
+        return self._run_program(program, self.options, dry_run=dry_run)
 
 
 __all__ = ["Estimator", "EstimatorOptions"]

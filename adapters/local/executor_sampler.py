@@ -30,7 +30,7 @@ class Sampler(ClientSidePrimitive):
     ) -> RuntimeJobV2:
         program, _ = prepare(pubs, self.options, shots, backend=self._backend.execution.backend)
         program._semantic_role = "sampler_v2"
-        return self._run_program(program, self.options.environment.job_tags, dry_run=dry_run)
+        return self._run_program(program, self.options, dry_run=dry_run)
 
 
 __all__ = ["Sampler", "SamplerOptions"]

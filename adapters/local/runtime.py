@@ -574,13 +574,11 @@ class ClientSidePrimitive(_Primitive):
 
     _program = "executor"
 
-    def _run_program(
-        self, program: Any, tags: Iterable[str], *, dry_run: bool = False
-    ) -> RuntimeJobV2:
-        """Check the program now (non-ISA circuits, unsupported items) and submit it."""
+    def _run_program(self, program: Any, options: Any, *, dry_run: bool = False) -> RuntimeJobV2:
+        """Check the program and ``options`` (the SDK's) now, then submit the program."""
         if dry_run:
             warnings.warn("`dry-run` has no effect in local testing mode.", stacklevel=3)
-        if getattr(self.options, "max_execution_time", None) is not None:
+        if options.max_execution_time is not None:
             raise IBMInputValueError(
                 "max_execution_time is not modelled by the local backend; unset it here (the"
                 " emulator, qsession serve, enforces it)"
@@ -591,7 +589,8 @@ class ClientSidePrimitive(_Primitive):
             raise IBMInputValueError(str(exc)) from None
         self._check_isa(item.circuit for item in program.items)
         work = partial(_execute_program, self._backend.execution, program)
-        return self._submit(work, programs.program_shots(program), list(tags))
+        tags = list(options.environment.job_tags or ())
+        return self._submit(work, programs.program_shots(program), tags)
 
 
 SdkOptionsT = TypeVar("SdkOptionsT", bound=BaseModel)
@@ -628,7 +627,7 @@ class Executor(ClientSidePrimitive):
     def run(self, program: Any, dry_run: bool = False) -> RuntimeJobV2:
         if not isinstance(program, QuantumProgram):
             program = QuantumProgram.from_(program)
-        return self._run_program(program, self.options.environment.job_tags, dry_run=dry_run)
+        return self._run_program(program, self.options, dry_run=dry_run)
 
 
 __all__ = [
