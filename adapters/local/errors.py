@@ -1,34 +1,18 @@
 """The errors users of each SDK already know, raised by the local backend.
 
-With qiskit-ibm-runtime installed these are its own exception classes, so existing ``except``
-clauses keep working; without it, same-named stand-ins with the same messages.
+The IBM ones are qiskit-ibm-runtime's own exception classes (the ``local`` extra installs it), so
+existing ``except`` clauses keep working.
 """
 
 from __future__ import annotations
 
+from qiskit_ibm_runtime.exceptions import (
+    IBMInputValueError,
+    IBMRuntimeError,
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+)
 from qsession.core.errors import SessionClosedError
-
-try:
-    from qiskit_ibm_runtime.exceptions import (
-        IBMInputValueError,
-        IBMRuntimeError,
-        RuntimeInvalidStateError,
-        RuntimeJobFailureError,
-    )
-except ImportError:  # qiskit-ibm-runtime is an optional extra
-
-    class IBMRuntimeError(Exception):  # type: ignore[no-redef]
-        """Qiskit Runtime error (``str`` is the message, e.g. ``The session is closed.``)."""
-
-    class IBMInputValueError(ValueError):  # type: ignore[no-redef]
-        """An input value Qiskit Runtime rejects."""
-
-    class RuntimeJobFailureError(IBMRuntimeError):  # type: ignore[no-redef]
-        """The job failed; its result cannot be retrieved."""
-
-    class RuntimeInvalidStateError(IBMRuntimeError):  # type: ignore[no-redef]
-        """The job is in a state that has no result (cancelled)."""
-
 
 #: What Qiskit Runtime says when a job is submitted to a closed session (PR #1643).
 SESSION_CLOSED = "The session is closed."

@@ -293,7 +293,6 @@ def test_open_plan_may_run_batches_but_not_sessions() -> None:
 
 
 def test_fake_ibm_backend_runs_isa_circuits_through_the_backend_sampler() -> None:
-    pytest.importorskip("qiskit_ibm_runtime")
     service = QiskitRuntimeService()
     backend = service.backend("fake_manila")
     isa = generate_preset_pass_manager(backend=backend.execution.backend, optimization_level=1).run(
