@@ -636,6 +636,7 @@ __all__ = [
     "EstimatorOptions",
     "EstimatorV2",
     "Executor",
+    "ExecutorOptions",
     "QiskitRuntimeService",
     "QuantumProgram",
     "RuntimeJobV2",
