@@ -29,7 +29,7 @@ def test_default_demo_converges_to_the_exact_energy_and_says_the_estimator_is_ex
     out = run()
     assert f"exact ground state {exact_ground_energy(H2):.6f} Ha" in out
     assert "-1.857275 Ha found" in out
-    assert "StatevectorEstimator, which is exact (no shot noise)" in out
+    assert "StatevectorEstimator on local_qpu, a backend that says it is exact" in out
     assert "the estimator is exact, so the gap is the optimiser's" in out
 
 

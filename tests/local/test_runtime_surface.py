@@ -21,7 +21,7 @@ from qsession.adapters.local import (
     SamplerV2,
     Session,
 )
-from qsession.adapters.local.demo import H2, ansatz, main
+from qsession.adapters.local.demo import H2, ansatz
 from qsession.adapters.local.executor_estimator import Estimator as ExecutorEstimator
 from qsession.adapters.local.executor_sampler import Sampler as ExecutorSampler
 from samplomatic.quantum_program import CircuitItem
@@ -168,12 +168,6 @@ def test_a_fake_backend_cannot_be_exact() -> None:
         service.scheduler.add_backend(
             "exact_manila", qiskit_backend=manila()[0].execution.backend, exact=True
         )
-
-
-def test_the_demo_says_it_uses_exact_values(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 0
-    out = capsys.readouterr().out
-    assert "estimator: exact statevector values (local_qpu says it is exact" in out
 
 
 def test_a_local_jobs_usage_is_its_qpu_charge_time_once_it_ends() -> None:
