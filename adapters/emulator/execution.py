@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -96,7 +96,8 @@ class Executors:
         self._seeds = np.random.SeedSequence(seed)
 
     def rng(self) -> np.random.Generator:
-        """A fresh generator: a child of the seed, so a seeded emulator repeats its draws."""
+        """A fresh generator for one IBM job (twirling draws, mock data): a child of the seed,
+        so a seeded emulator repeats its draws whichever thread asks."""
         with self._lock:
             return np.random.default_rng(self._seeds.spawn(1)[0])
 
