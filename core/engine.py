@@ -12,7 +12,7 @@ differential test proves both agree.
 Handling an event is all-or-nothing:
 
 1. the time must not go backwards;
-2. timers due by the event's time fire first, each at its own deadline (on a copy of the record
+2. timers due by the event's time fire first, each at its own deadline (on a fork of the record
    when any is due, so a refused event leaves the session untouched);
 3. the generic job rules check the job (JOB-LIFECYCLE);
 4. the first transition of ``table[state][event]`` whose guards all pass is taken; if none is,
@@ -22,6 +22,9 @@ Handling an event is all-or-nothing:
 
 Timers are data: each provider lists ``(timer event, deadline function)`` pairs; the record
 caches the earliest deadline so the common case costs one comparison.
+
+This interpreter is the fallback and the second implementation of the generated hot path
+(``qsession.core.compiled``): each generated verb hands it every event that is not ordinary.
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ def handle(rec: Record, event: Event) -> tuple[Record, list[Effect]]:
     effects: list[Effect] = []
     if rec.deadline <= at:
         if not isinstance(event, Advance):
-            rec = rec.clone()
+            rec = rec.fork()
         fire_timers(rec, at, effects)
     if not isinstance(event, Advance):
         _step(rec, event, effects)
@@ -204,7 +207,10 @@ def settle(
     rec.state = target
     if previous is not target or accepting is not rec.accepting_jobs:
         if previous is not target:
-            rec.timestamps.append((str(target), event.at))
+            if rec.timestamps:
+                rec.timestamps.append((str(target), event.at))
+            else:
+                rec.timestamps = [(str(target), event.at)]
         effects.append(
             StateChanged(
                 rec.session_id, event.at, str(previous), str(target), rec.accepting_jobs, event.name
@@ -265,6 +271,8 @@ def book(rec: Record, event: Event | Expire, job: Job | None) -> None:
     at = event.at
     if job is None:
         if event.name == "submit":
+            if not rec.jobs:
+                rec.jobs = {}
             rec.jobs[getattr(event, "job_id")] = Job(JobState.QUEUED, at)  # noqa: B009
             rec.in_flight += 1
             rec.last_submitted_at = at
@@ -288,8 +296,11 @@ def book(rec: Record, event: Event | Expire, job: Job | None) -> None:
 def end_jobs(
     rec: SessionRecord[Any], at: float, states: tuple[JobState, ...], end: JobState, reason: str
 ) -> tuple[str, ...]:
-    """End every job in ``states`` as ``end`` (the session did it); return their ids."""
+    """End every job in ``states`` as ``end`` (the session did it); return their ids. The
+    jobs go into a new job map, as a fork may share the old one (``SessionRecord.fork``)."""
     ids = rec.in_flight_ids(*states)
+    if ids:
+        rec.jobs = dict(rec.jobs)
     for job_id in ids:
         job = rec.jobs[job_id]
         rec.jobs[job_id] = Job(end, job.submitted_at, job.started_at, at, reason)

@@ -2,7 +2,7 @@
 
 A session is one ``SessionRecord`` (a few hundred bytes) plus one frozen ``Job`` per job it
 has seen. Jobs are replaced, never mutated, so copying a record for an all-or-nothing update
-is a shallow copy of its job map.
+is a shallow copy of its job map; a fork (``fork``) shares the job map itself.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ class Job(NamedTuple):
     reason: str | None = None
 
 
+#: The job map and state history of every session that has none yet: shared, never written.
+#: Whatever adds the first entry puts a new container in its place.
+NO_JOBS: dict[str, Job] = {}
+NO_TIMESTAMPS: list[tuple[str, float]] = []
+
+
 @attrs.define
 class SessionRecord(Generic[P]):
     """Everything the core knows about one session. ``state`` is the provider's own enum;
@@ -77,6 +83,14 @@ class SessionRecord(Generic[P]):
         """An independent copy: jobs are frozen, so copying the two containers is enough."""
         twin = copy.copy(self)
         twin.jobs = dict(self.jobs)
+        twin.timestamps = list(self.timestamps)
+        return twin
+
+    def fork(self) -> SessionRecord[P]:
+        """A copy that shares the job map, for firing timers before an event that may still be
+        refused: a timer that ends jobs puts a new map in place first (``engine.end_jobs``),
+        and the event writes the shared map only once accepted, when the original is dropped."""
+        twin = copy.copy(self)
         twin.timestamps = list(self.timestamps)
         return twin
 

@@ -1,15 +1,22 @@
-"""``Session``: the public face of one session record. Every verb returns a tuple of effects."""
+"""``Session``: the public face of one session record. Every verb returns a tuple of effects.
+
+A session is an instance of its machine's compiled subclass of ``Session``, whose verbs are the
+generated hot path (``qsession.core.compiled``); ``Session(record)`` picks it too. Whatever the
+generated verbs do not handle goes to ``_interpret``, the generic interpreter.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from . import engine
+from . import azure, engine, ibm
+from .compiled import Compiled, compile_machine
 from .effects import Effect
+from .engine import Machine
 from .errors import InvalidEventError, PolicyError
 from .events import (
     Advance,
@@ -36,6 +43,10 @@ class Session:
 
     __slots__ = ("_rec",)
 
+    def __new__(cls, record: SessionRecord[Policy]) -> Session:
+        """``Session(record)`` is an instance of the record's compiled machine subclass."""
+        return object.__new__(_compiled(record.policy.machine)[1] if cls is Session else cls)
+
     def __init__(self, record: SessionRecord[Policy]) -> None:
         self._rec = record
 
@@ -57,18 +68,14 @@ class Session:
                 session_id=session_id,
                 event="open",
             )
-        initial = policy.machine.chart.initial_state
-        assert initial is not None
-        record: SessionRecord[Policy] = SessionRecord(
-            policy, session_id, initial.value, created_at=at, last_at=at
-        )
-        record.deadline = engine.next_deadline(record)
-        return cls(record)
+        _, kind, opener = _compiled(policy.machine)
+        session = object.__new__(kind)
+        session._rec = opener(policy, session_id, at)
+        return session
 
     def handle(self, event: Event) -> tuple[Effect, ...]:
         """Apply any event; the verbs below are shorthands for this."""
-        self._rec, effects = engine.handle(self._rec, event)
-        return tuple(effects) if effects else ()
+        return _interpret(self, event)
 
     def submit(self, job_id: str, *, at: float, target: str | None = None) -> tuple[Effect, ...]:
         """Submit a job; ``target`` (a backend or target name) must be the session's own."""
@@ -174,3 +181,36 @@ class Session:
             f"<Session {self.session_id!r} {self._rec.policy.machine.name} {str(self.state)!r}"
             f" accepting_jobs={self.accepting_jobs} jobs={len(self._rec.jobs)}>"
         )
+
+
+def _interpret(session: Session, event: Event) -> tuple[Effect, ...]:
+    """The generic interpreter applied to ``session``: the generated verbs' fallback."""
+    session._rec, effects = engine.handle(session._rec, event)
+    return tuple(effects) if effects else ()
+
+
+Opener = Callable[[Policy, str, float], SessionRecord[Policy]]
+_COMPILED: dict[int, tuple[Machine, Compiled, type[Session], Opener]] = {}
+
+
+def _compiled(machine: Machine) -> tuple[Compiled, type[Session], Opener]:
+    """The compiled code of ``machine``, the ``Session`` subclass with its generated verbs,
+    and its record opener; generated on first use (at import for the providers' machines)."""
+    entry = _COMPILED.get(id(machine))
+    if entry is None or entry[0] is not machine:
+        code = compile_machine(machine, _interpret)
+        methods = {name: f for name, f in code.functions.items() if name != "open"}
+        name = f"Compiled{machine.chart.__name__.removesuffix('Chart')}"
+        kind = type(name, (Session,), {"__slots__": (), "__module__": __name__, **methods})
+        entry = (machine, code, kind, code.functions["open"])
+        _COMPILED[id(machine)] = entry
+    return entry[1:]
+
+
+def compiled_source(machine: Machine) -> str:
+    """The generated source of ``machine``'s sessions (``qsession spec --compiled``)."""
+    return _compiled(machine)[0].source
+
+
+for _machine in (ibm.MACHINE, azure.MACHINE):
+    _compiled(_machine)
