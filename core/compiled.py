@@ -201,55 +201,66 @@ class _Writer:
         return "\n".join(lines)
 
     def advance(self) -> str:
-        return "\n".join(
-            [
-                "def advance(self, *, to):",
-                "    rec = self._rec",
-                "    if rec.last_at <= to < rec.deadline:",
-                "        rec.last_at = to",
-                "        return ()",
-                "    return _q_interpret(self, _q_Advance(to))",
-            ]
-        )
-
-    def handle(self) -> str:
-        """``Session.handle(event)``: the verb of the event's type, or the interpreter."""
-        lines = ["def handle(self, event):", "    kind = _q_type(event)"]
-        for verb in self.verbs:
-            event_type, _, fields = VERBS[verb]
-            name = self.bind(event_type, f"_q_{event_type.__name__}")
-            positional = "event.job_id, " if "job_id" in fields else ""
-            keywords = ", ".join(f"{f}=event.{f}" for f in fields if f != "job_id")
-            lines += [
-                f"    if kind is {name}:",
-                f"        return self.{verb}({positional}{keywords})",
-            ]
-        lines += [
-            "    if kind is _q_Advance:",
-            "        return self.advance(to=event.at)",
-            "    return _q_interpret(self, event)",
-        ]
+        lines = ["def advance(self, *, to):", "    at = to"]
+        lines += self.advance_body("_q_interpret(self, _q_Advance(at))", "    ")
         return "\n".join(lines)
+
+    @staticmethod
+    def advance_body(fallback: str, pad: str) -> list[str]:
+        return [
+            f"{pad}rec = self._rec",
+            f"{pad}if rec.last_at <= at < rec.deadline:",
+            f"{pad}    rec.last_at = at",
+            f"{pad}    return ()",
+            f"{pad}return {fallback}",
+        ]
 
     def verb(self, verb: str) -> str:
         event_type, params, fields = VERBS[verb]
         event = self.bind(event_type, f"_q_{event_type.__name__}")
-        fallback = f"return _q_interpret(self, {event}({', '.join(fields)}))"
-        lines = [f"def {verb}(self, {params}):", "    rec = self._rec"]
+        fallback = f"_q_interpret(self, {event}({', '.join(fields)}))"
+        return "\n".join([f"def {verb}(self, {params}):", *self.body(verb, fallback, "    ")])
+
+    def handle(self) -> str:
+        """``Session.handle(event)``: each verb's body again, reading the event's fields, in
+        one function (a call is one frame); other events go to the interpreter."""
+        lines = ["def handle(self, event):", "    kind = _q_type(event)"]
+        for verb in self.verbs:
+            event_type, _, fields = VERBS[verb]
+            name = self.bind(event_type, f"_q_{event_type.__name__}")
+            lines += [
+                f"    if kind is {name}:",
+                f"        {', '.join(fields)} = {', '.join(f'event.{f}' for f in fields)}",
+                *self.body(verb, "_q_interpret(self, event)", "        "),
+            ]
+        lines += [
+            "    if kind is _q_Advance:",
+            "        at = event.at",
+            *self.advance_body("_q_interpret(self, event)", "        "),
+            "    return _q_interpret(self, event)",
+        ]
+        return "\n".join(lines)
+
+    def body(self, verb: str, fallback: str, pad: str) -> list[str]:
+        """A verb's code: check the ordinary case (else ``return fallback``), then the rows
+        of the current state."""
+        fields = VERBS[verb][2]
+        give_up = f"{pad}    return {fallback}"
+        lines = [f"{pad}rec = self._rec"]
         checks = ["not rec.last_at <= at < rec.deadline"]
         if "job_id" in fields:
             checks.append("_q_type(job_id) is not _q_str")
-        lines += [f"    if {' or '.join(checks)}:", f"        {fallback}"]
+        lines += [f"{pad}if {' or '.join(checks)}:", give_up]
         rule = JOB_TRANSITIONS.get(verb)
         if verb == "submit":
             lines += [
-                "    jobs = rec.jobs",
-                "    if not job_id or job_id in jobs:",
-                f"        {fallback}",
-                "    if target is not None:",
-                "        _own = rec.policy.target",
-                "        if _own is not None and target != _own:",
-                f"            {fallback}",
+                f"{pad}jobs = rec.jobs",
+                f"{pad}if not job_id or job_id in jobs:",
+                give_up,
+                f"{pad}if target is not None:",
+                f"{pad}    _own = rec.policy.target",
+                f"{pad}    if _own is not None and target != _own:",
+                f"    {give_up}",
             ]
         elif rule is not None:
             needs = sorted(rule[0])
@@ -259,21 +270,21 @@ class _Writer:
                 else f"job[0] not in {self.constant(rule[0], f'_q_{verb}_needs')}"
             )
             lines += [
-                "    jobs = rec.jobs",
-                "    job = jobs.get(job_id)",
-                f"    if job is None or {test}:",
-                f"        {fallback}",
+                f"{pad}jobs = rec.jobs",
+                f"{pad}job = jobs.get(job_id)",
+                f"{pad}if job is None or {test}:",
+                give_up,
             ]
-        lines.append("    state = rec.state")
+        lines.append(f"{pad}state = rec.state")
         keyword = "if"
         for state, rows in self.machine.table.items():
             if verb not in rows:
                 continue
-            lines.append(f"    {keyword} state is {self.states[state]}:")
-            lines += self.rows(verb, state, rows[verb], "        ")
+            lines.append(f"{pad}{keyword} state is {self.states[state]}:")
+            lines += self.rows(verb, state, rows[verb], pad + "    ")
             keyword = "elif"
-        lines.append(f"    {fallback}")
-        return "\n".join(lines)
+        lines.append(f"{pad}return {fallback}")
+        return lines
 
     # -- one (state, verb) row group ---------------------------------------------------------
 

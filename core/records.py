@@ -7,7 +7,6 @@ is a shallow copy of its job map; a fork (``fork``) shares the job map itself.
 
 from __future__ import annotations
 
-import copy
 import math
 from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
@@ -51,10 +50,11 @@ NO_JOBS: dict[str, Job] = {}
 NO_TIMESTAMPS: list[tuple[str, float]] = []
 
 
-@attrs.define
+@attrs.define(weakref_slot=False)
 class SessionRecord(Generic[P]):
     """Everything the core knows about one session. ``state`` is the provider's own enum;
-    ``P`` is the policy type, so each provider module is typed against its own policy."""
+    ``P`` is the policy type, so each provider module is typed against its own policy.
+    (No weak-reference slot: a session's record is referenced only by its ``Session``.)"""
 
     policy: P
     session_id: str
@@ -81,19 +81,23 @@ class SessionRecord(Generic[P]):
 
     def clone(self) -> SessionRecord[P]:
         """An independent copy: jobs are frozen, so copying the two containers is enough."""
-        twin = copy.copy(self)
+        twin = self.fork()
         twin.jobs = dict(self.jobs)
-        twin.timestamps = list(self.timestamps)
         return twin
 
     def fork(self) -> SessionRecord[P]:
         """A copy that shares the job map, for firing timers before an event that may still be
         refused: a timer that ends jobs puts a new map in place first (``engine.end_jobs``),
         and the event writes the shared map only once accepted, when the original is dropped."""
-        twin = copy.copy(self)
+        twin: SessionRecord[P] = object.__new__(SessionRecord)
+        for name in _FIELDS:
+            setattr(twin, name, getattr(self, name))
         twin.timestamps = list(self.timestamps)
         return twin
 
     def in_flight_ids(self, *states: JobState) -> tuple[str, ...]:
         """Ids of the jobs in one of ``states``, in submission order."""
         return tuple(job_id for job_id, job in self.jobs.items() if job.state in states)
+
+
+_FIELDS = tuple(field.name for field in attrs.fields(SessionRecord))
