@@ -44,6 +44,7 @@ from .events import (
     Advance,
     Cancel,
     Close,
+    Expire,
     JobCancelled,
     JobCompleted,
     JobFailed,
@@ -137,6 +138,7 @@ class _Writer:
             "_q_SessionRecord": SessionRecord,
             "_q_StateChanged": StateChanged,
             "_q_Advance": Advance,
+            "_q_object_new": object.__new__,
             "_q_ExclusivityChanged": ExclusivityChanged,
         }
         self.names: dict[int, str] = {}
@@ -186,6 +188,8 @@ class _Writer:
         parts.extend(self.verb(verb) for verb in self.verbs)
         parts.append(self.advance())
         parts.append(self.handle())
+        parts.append(self.fire())
+        parts.append(self.timed())
         return "\n\n".join(parts) + "\n"
 
     def opener(self) -> str:
@@ -212,8 +216,66 @@ class _Writer:
             f"{pad}if rec.last_at <= at < rec.deadline:",
             f"{pad}    rec.last_at = at",
             f"{pad}    return ()",
-            f"{pad}return {fallback}",
+            f"{pad}return {fallback.replace('_q_interpret', 'timed')}",
         ]
+
+    def fire(self) -> str:
+        """``engine.fire_timers``: fire every timer due by ``upto``, each at its own deadline
+        and in the order of ``Machine.timers`` on a tie; False if a timer's rows all refuse
+        (the interpreter then raises the refusal)."""
+        lines = [
+            "def fire(rec, upto, effects):",
+            "    while rec.deadline <= upto:",
+            "        at = rec.deadline",
+            "        state = rec.state",
+        ]
+        keyword = "if"
+        for state, armed in self.machine.armed.items():
+            if not armed:
+                continue
+            lines.append(f"        {keyword} state is {self.states[state]}:")
+            keyword = "elif"
+            for timer, function in armed:
+                inlined = _Inliner(self, None, function).expression()
+                call = f"{self.bind(function, function.__name__)}(rec)"
+                rows = self.machine.table[state][timer]
+                lines += [
+                    f"            if ({call if inlined is None else inlined}) == at:  # {timer}",
+                    "                rec.last_at = at",
+                    *self.rows(timer, state, rows, " " * 16, timer=True),
+                ]
+                if all(row.guard is not None for row in rows):
+                    lines.append("                return False")
+        lines += ["        return False", "    return True"]
+        return "\n".join(lines)
+
+    @staticmethod
+    def timed() -> str:
+        """Where a verb goes when its event is not for now: a timer is due, or the time is
+        wrong. Due timers fire with ``fire`` (on a fork, unless the event is ``advance``),
+        then the event is handled as usual; all else goes to the interpreter."""
+        return "\n".join(
+            [
+                "def timed(self, event):",
+                "    rec = self._rec",
+                "    at = event.at",
+                "    if not (rec.deadline <= at and rec.last_at <= at < _q_inf):",
+                "        return _q_interpret(self, event)",
+                "    effects = []",
+                "    if _q_type(event) is _q_Advance:",
+                "        if not fire(rec, at, effects):",
+                "            return _q_interpret(self, event)",
+                "        rec.last_at = at",
+                "        return tuple(effects) if effects else ()",
+                "    twin = _q_object_new(_q_type(self))",
+                "    twin._rec = rec.fork()",
+                "    if not fire(twin._rec, at, effects):",
+                "        return _q_interpret(self, event)",
+                "    more = twin.handle(event)",
+                "    self._rec = twin._rec",
+                "    return (*effects, *more)",
+            ]
+        )
 
     def verb(self, verb: str) -> str:
         event_type, params, fields = VERBS[verb]
@@ -250,7 +312,7 @@ class _Writer:
         checks = ["not rec.last_at <= at < rec.deadline"]
         if "job_id" in fields:
             checks.append("_q_type(job_id) is not _q_str")
-        lines += [f"{pad}if {' or '.join(checks)}:", give_up]
+        lines += [f"{pad}if {' or '.join(checks)}:", give_up.replace("_q_interpret", "timed")]
         rule = JOB_TRANSITIONS.get(verb)
         if verb == "submit":
             lines += [
@@ -281,23 +343,27 @@ class _Writer:
             if verb not in rows:
                 continue
             lines.append(f"{pad}{keyword} state is {self.states[state]}:")
-            lines += self.rows(verb, state, rows[verb], pad + "    ")
+            lines += self.rows(verb, state, rows[verb], pad + "    ", timer=False)
             keyword = "elif"
         lines.append(f"{pad}return {fallback}")
         return lines
 
     # -- one (state, verb) row group ---------------------------------------------------------
 
-    def rows(self, verb: str, source: StrEnum, rows: tuple[Transition, ...], pad: str) -> list[str]:
+    def rows(
+        self, verb: str, source: StrEnum, rows: tuple[Transition, ...], pad: str, *, timer: bool
+    ) -> list[str]:
+        """The rows of ``verb`` (an event or a timer) in ``source``, first passing guard wins;
+        each row returns its effects (a timer's row appends them and goes on firing)."""
         lines: list[str] = []
         for i, row in enumerate(rows):
             if row.guard is None:
                 lines += [f"{pad}# row {i + 1}: -> {row.target}"]
-                lines += self.row(verb, source, row, pad)
+                lines += self.row(verb, source, row, pad, timer=timer)
                 return lines
             test = self.guard(verb, row.guard, lines, pad)
             lines += [f"{pad}if {test}:  # row {i + 1}: -> {row.target}"]
-            lines += self.row(verb, source, row, pad + "    ")
+            lines += self.row(verb, source, row, pad + "    ", timer=timer)
         return lines
 
     def guard(self, verb: str, guard: Callable[..., Any], lines: list[str], pad: str) -> str:
@@ -308,15 +374,21 @@ class _Writer:
         return f"{self.bind(guard, guard.__name__)}(rec, _ev)"
 
     def event(self, verb: str, lines: list[str], pad: str) -> None:
+        """Build the event object, for a guard or action that needs it whole."""
+        if verb not in VERBS:
+            lines.append(f"{pad}_ev = {self.bind(Expire, '_q_Expire')}({verb!r}, at)")
+            return
         event_type, _, fields = VERBS[verb]
         lines.append(
             f"{pad}_ev = {self.bind(event_type, '_q_' + event_type.__name__)}({', '.join(fields)})"
         )
 
-    def row(self, verb: str, source: StrEnum, row: Transition, pad: str) -> list[str]:
+    def row(
+        self, verb: str, source: StrEnum, row: Transition, pad: str, *, timer: bool
+    ) -> list[str]:
         """One row, validated: bookkeeping, the action, then ``engine.settle``'s work."""
         action, appends, written = self.action(verb, row, pad)
-        writes = None if written is None else BOOKED[verb] | written
+        writes = None if written is None else BOOKED.get(verb, frozenset()) | written
         moved = row.target is not source
         tracks = {
             field: writes is None or field in writes for field in ("accepting_jobs", "exclusive")
@@ -327,7 +399,7 @@ class _Writer:
         if tracks["exclusive"]:
             body.append(f"{pad}_exc = rec.exclusive")
         body += self.book(verb, pad)
-        if appends:
+        if appends and not timer:
             body.append(f"{pad}effects = []")
         body += action
         if moved:
@@ -343,7 +415,8 @@ class _Writer:
         reads = self.reads(row.target)
         if moved or writes is None or reads is None or writes & reads:
             body += self.deadline(row.target, pad)
-        body.append(f"{pad}rec.last_at = at")
+        if not timer:
+            body.append(f"{pad}rec.last_at = at")
         changed = (
             f"_q_StateChanged(rec.session_id, at, {str(source)!r}, {str(row.target)!r},"
             f" rec.accepting_jobs, {verb!r})"
@@ -360,6 +433,17 @@ class _Writer:
                     "_q_ExclusivityChanged(rec.session_id, at, rec.exclusive)",
                 )
             )
+        if timer:
+            for test, effect in effects:
+                body += (
+                    [f"{pad}effects.append({effect})"]
+                    if test is None
+                    else [
+                        f"{pad}if {test}:",
+                        f"{pad}    effects.append({effect})",
+                    ]
+                )
+            return [*body, f"{pad}continue"]
         return body + self.effects(effects, appends, pad)
 
     def action(
@@ -684,9 +768,11 @@ class _Rewriter(ast.NodeTransformer):
 
     def event_field(self, field: str, default: ast.expr | None) -> ast.expr:
         verb = self.inliner.verb
-        if field == "at" or (verb is not None and field in VERBS[verb][2]):
+        if verb is None:
+            return self.fail()
+        if field == "at" or (verb in VERBS and field in VERBS[verb][2]):
             return ast.Name(field, ast.Load())
-        if field == "name" and verb is not None:
+        if field == "name" or (field == "timer" and verb not in VERBS):
             return ast.Constant(verb)
         return default if default is not None else self.fail()
 
