@@ -28,6 +28,7 @@ import ast
 import builtins
 import inspect
 import itertools
+import keyword
 import linecache
 import math
 import textwrap
@@ -158,6 +159,8 @@ class _Writer:
         known = self.names.get(id(obj))
         if known is not None and self.namespace.get(known) is obj:
             return known
+        if not name.isidentifier() or keyword.iskeyword(name):
+            name = "_q_function"
         for n in itertools.count(1):
             alias = name if n == 1 else f"{name}_{n}"
             if alias not in _RESERVED and self.namespace.get(alias, obj) is obj:
