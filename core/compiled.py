@@ -193,7 +193,28 @@ class _Writer:
         parts.append(self.handle())
         parts.append(self.fire())
         parts.append(self.timed())
+        parts.insert(1, self.legend())
         return "\n\n".join(parts) + "\n"
+
+    def legend(self) -> str:
+        """A comment naming what each free name of the source is bound to."""
+        lines = ["# Names bound in this module's namespace:"]
+        for name, obj in sorted(self.namespace.items()):
+            module = getattr(obj, "__module__", None)
+            if isinstance(obj, Enum):
+                what = f"{type(obj).__name__}.{obj.name}"
+            elif isinstance(obj, frozenset):
+                what = f"frozenset({sorted(obj)})"
+            elif hasattr(obj, "__qualname__"):
+                what = (
+                    obj.__qualname__
+                    if module in (None, "builtins")
+                    else f"{module}.{obj.__qualname__}"
+                )
+            else:
+                what = repr(obj)
+            lines.append(f"#   {name} = {what}")
+        return "\n".join(lines)
 
     def opener(self) -> str:
         initial = self.machine.chart.initial_state

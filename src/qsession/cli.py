@@ -20,6 +20,7 @@ import attrs
 
 from qsession.core import SessionError, policies
 from qsession.core.policies import Policy
+from qsession.core.session import compiled_source
 from qsession.spec import RULES, SERVICE_READINGS
 
 DESCRIPTION = (
@@ -84,6 +85,11 @@ def build_parser() -> OneLineParser:
         choices=sorted(DIAGRAMS),
         help="print the Mermaid state diagram of one machine instead",
     )
+    spec.add_argument(
+        "--compiled",
+        choices=sorted(DIAGRAMS),
+        help="print the Python the core generated from one machine's chart instead",
+    )
     return parser
 
 
@@ -111,6 +117,12 @@ def print_spec(diagram: str | None) -> None:
     print(f"{len(RULES)} rules; {len(SERVICE_READINGS)} readings of the emulated services")
 
 
+def print_compiled(machine: str) -> None:
+    policy, title = DIAGRAMS[machine]
+    print(f"# {title}: the generated hot path of every {policy.machine.name} session")
+    print(compiled_source(policy.machine), end="")
+
+
 def _missing_extra(command: str, exc: ImportError) -> str | None:
     """The one-line message for a module of an uninstalled extra, or None if it is not one."""
     if exc.name is None:
@@ -132,6 +144,9 @@ def _run(args: Sequence[str]) -> int:
         entry: Callable[[list[str]], int] = module.main
         return entry(list(args[1:]))
     options = build_parser().parse_args(args)
+    if options.compiled:
+        print_compiled(options.compiled)
+        return 0
     print_spec(options.diagram)
     return 0
 

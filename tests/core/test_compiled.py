@@ -1,7 +1,10 @@
 """The generated hot path against the generic interpreter and the python-statemachine chart."""
 
+import ast
 import inspect
 import linecache
+import subprocess
+import sys
 import traceback
 
 import attrs
@@ -272,3 +275,18 @@ def test_an_action_that_cannot_be_inlined_is_called_with_its_event():
     s.submit("j1", at=1.0)
     s.job_started("j1", at=2.0)
     assert seen == [JobStarted("j1", 2.0)] and s.state == "active"
+
+
+@pytest.mark.parametrize("machine", ["ibm", "ibm-batch", "azure"])
+def test_qsession_spec_compiled_prints_the_generated_source(machine):
+    out = subprocess.run(
+        [sys.executable, "-m", "qsession", "spec", "--compiled", machine],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    policy = policies.azure_session("ionq.qpu") if machine == "azure" else policies.ibm_session()
+    header, source = out.split("\n", 1)
+    assert header.startswith("# ") and source == compiled_source(policy.machine)
+    names = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    assert {"open", "submit", "job_started", "close", "advance", "handle", "fire"} <= names
