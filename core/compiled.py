@@ -217,16 +217,44 @@ class _Writer:
         return "\n".join(lines)
 
     def opener(self) -> str:
+        """A fresh record in the chart's initial state, its slots set one by one from the
+        record's attrs fields (their defaults; the shared empty job map and history)."""
         initial = self.machine.chart.initial_state
         assert initial is not None
-        lines = [
-            "def open(policy, session_id, at):",
-            "    rec = _q_SessionRecord(policy, session_id, "
-            f"{self.states[initial.value]}, at, at, jobs=_q_NO_JOBS, timestamps=_q_NO_TIMESTAMPS)",
-            *self.deadline(initial.value, "    "),
-            "    return rec",
-        ]
-        return "\n".join(lines)
+        given = {
+            "policy": "policy",
+            "session_id": "session_id",
+            "state": self.states[initial.value],
+            "created_at": "at",
+            "last_at": "at",
+            "jobs": "_q_NO_JOBS",
+            "timestamps": "_q_NO_TIMESTAMPS",
+        }
+        lines = ["def open(policy, session_id, at):", "    rec = _q_object_new(_q_SessionRecord)"]
+        for field in attrs.fields(SessionRecord):
+            if field.validator is not None or field.converter is not None:
+                raise TypeError(f"SessionRecord.{field.name}: the opener sets slots directly")
+            if field.name == "deadline":
+                continue  # set below, from the timers the initial state arms
+            value = given.get(field.name)
+            default: Any = field.default
+            factory = getattr(default, "factory", None)
+            if value is None and factory is not None:
+                value = f"{self.bind(factory, '_q_factory')}()"
+            elif value is None:
+                value = self.literal(default)
+            lines.append(f"    rec.{field.name} = {value}")
+        return "\n".join([*lines, *self.deadline(initial.value, "    "), "    return rec"])
+
+    def literal(self, value: Any) -> str:
+        """Source for a plain default value (the namespace holds anything else)."""
+        if (
+            value is None
+            or type(value) in (bool, int)
+            or (type(value) is float and math.isfinite(value))
+        ):
+            return repr(value)
+        return "_q_inf" if value == math.inf else self.bind(value, "_q_default")
 
     def advance(self) -> str:
         lines = ["def advance(self, *, to):", "    at = to"]

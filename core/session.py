@@ -32,6 +32,10 @@ from .events import (
 from .policies import AzurePolicy, IBMPolicy, Policy
 from .records import Job, JobState, SessionRecord
 
+_POLICIES = (IBMPolicy, AzurePolicy)
+_NUMBERS = (int, float)
+_INF = math.inf
+
 
 class Session:
     """One IBM or Azure session, driven by events on the caller's clock.
@@ -45,7 +49,7 @@ class Session:
 
     def __new__(cls, record: SessionRecord[Policy]) -> Session:
         """``Session(record)`` is an instance of the record's compiled machine subclass."""
-        return object.__new__(_compiled(record.policy.machine)[1] if cls is Session else cls)
+        return object.__new__(_compile(record.policy.machine)[2] if cls is Session else cls)
 
     def __init__(self, record: SessionRecord[Policy]) -> None:
         self._rec = record
@@ -53,7 +57,7 @@ class Session:
     @classmethod
     def open(cls, policy: Policy, *, session_id: str, at: float) -> Session:
         """Open a session with ``policy`` at time ``at`` (IBM ``open``, Azure ``Waiting``)."""
-        if not isinstance(policy, IBMPolicy | AzurePolicy):
+        if not isinstance(policy, _POLICIES):
             raise PolicyError(
                 f"policy must come from qsession.core.policies (ibm_session, ibm_batch,"
                 f" azure_session); got {policy!r}"
@@ -62,15 +66,18 @@ class Session:
             raise InvalidEventError(
                 f"session id must be a non-empty str; got {session_id!r}", event="open"
             )
-        if not isinstance(at, int | float) or not -math.inf < at < math.inf:
+        if not isinstance(at, _NUMBERS) or not -_INF < at < _INF:
             raise InvalidEventError(
                 f"session {session_id!r}: open time must be a finite number; got {at!r}",
                 session_id=session_id,
                 event="open",
             )
-        _, kind, opener = _compiled(policy.machine)
-        session = object.__new__(kind)
-        session._rec = opener(policy, session_id, at)
+        machine = policy.machine
+        entry = _COMPILED.get(id(machine))
+        if entry is None or entry[0] is not machine:
+            entry = _compile(machine)
+        session = object.__new__(entry[2] if cls is Session else cls)
+        session._rec = entry[3](policy, session_id, at)
         return session
 
     def handle(self, event: Event) -> tuple[Effect, ...]:
@@ -193,7 +200,7 @@ Opener = Callable[[Policy, str, float], SessionRecord[Policy]]
 _COMPILED: dict[int, tuple[Machine, Compiled, type[Session], Opener]] = {}
 
 
-def _compiled(machine: Machine) -> tuple[Compiled, type[Session], Opener]:
+def _compile(machine: Machine) -> tuple[Machine, Compiled, type[Session], Opener]:
     """The compiled code of ``machine``, the ``Session`` subclass with its generated verbs,
     and its record opener; generated on first use (at import for the providers' machines)."""
     entry = _COMPILED.get(id(machine))
@@ -204,13 +211,13 @@ def _compiled(machine: Machine) -> tuple[Compiled, type[Session], Opener]:
         kind = type(name, (Session,), {"__slots__": (), "__module__": __name__, **methods})
         entry = (machine, code, kind, code.functions["open"])
         _COMPILED[id(machine)] = entry
-    return entry[1:]
+    return entry
 
 
 def compiled_source(machine: Machine) -> str:
     """The generated source of ``machine``'s sessions (``qsession spec --compiled``)."""
-    return _compiled(machine)[0].source
+    return _compile(machine)[1].source
 
 
 for _machine in (ibm.MACHINE, azure.MACHINE):
-    _compiled(_machine)
+    _compile(_machine)
