@@ -140,6 +140,7 @@ class _Writer:
             "_q_StateChanged": StateChanged,
             "_q_Advance": Advance,
             "_q_object_new": object.__new__,
+            "_q_list": list,
             "_q_ExclusivityChanged": ExclusivityChanged,
         }
         self.names: dict[int, str] = {}
@@ -192,7 +193,7 @@ class _Writer:
         parts.append(self.advance())
         parts.append(self.handle())
         parts.append(self.fire())
-        parts.append(self.timed())
+        parts.append(self.fork())
         parts.insert(1, self.legend())
         return "\n\n".join(parts) + "\n"
 
@@ -263,12 +264,19 @@ class _Writer:
 
     @staticmethod
     def advance_body(fallback: str, pad: str) -> list[str]:
+        """Due timers fire in place, as the interpreter fires them for ``advance``; if one
+        refuses, the interpreter takes over from there (and raises what it raises)."""
         return [
             f"{pad}rec = self._rec",
             f"{pad}if rec.last_at <= at < rec.deadline:",
             f"{pad}    rec.last_at = at",
             f"{pad}    return ()",
-            f"{pad}return {fallback.replace('_q_interpret', 'timed')}",
+            f"{pad}if rec.last_at <= at < _q_inf:",
+            f"{pad}    effects = []",
+            f"{pad}    if fire(rec, at, effects):",
+            f"{pad}        rec.last_at = at",
+            f"{pad}        return tuple(effects) if effects else ()",
+            f"{pad}return {fallback}",
         ]
 
     def fire(self) -> str:
@@ -301,39 +309,21 @@ class _Writer:
         lines += ["        return False", "    return True"]
         return "\n".join(lines)
 
-    @staticmethod
-    def timed() -> str:
-        """Where a verb goes when its event is not for now: a timer is due, or the time is
-        wrong. Due timers fire with ``fire`` (on a fork, unless the event is ``advance``),
-        then the event is handled as usual; all else goes to the interpreter."""
-        return "\n".join(
-            [
-                "def timed(self, event):",
-                "    rec = self._rec",
-                "    at = event.at",
-                "    if not (rec.deadline <= at and rec.last_at <= at < _q_inf):",
-                "        return _q_interpret(self, event)",
-                "    effects = []",
-                "    if _q_type(event) is _q_Advance:",
-                "        if not fire(rec, at, effects):",
-                "            return _q_interpret(self, event)",
-                "        rec.last_at = at",
-                "        return tuple(effects) if effects else ()",
-                "    twin = _q_object_new(_q_type(self))",
-                "    twin._rec = rec.fork()",
-                "    if not fire(twin._rec, at, effects):",
-                "        return _q_interpret(self, event)",
-                "    more = twin.handle(event)",
-                "    self._rec = twin._rec",
-                "    return (*effects, *more)",
-            ]
-        )
+    def fork(self) -> str:
+        """``SessionRecord.fork``: a copy sharing the job map, slot by slot."""
+        lines = ["def fork(rec):", "    twin = _q_object_new(_q_SessionRecord)"]
+        for field in attrs.fields(SessionRecord):
+            copy = "_q_list(rec.timestamps)" if field.name == "timestamps" else f"rec.{field.name}"
+            lines.append(f"    twin.{field.name} = {copy}")
+        return "\n".join([*lines, "    return twin"])
 
     def verb(self, verb: str) -> str:
         event_type, params, fields = VERBS[verb]
         event = self.bind(event_type, f"_q_{event_type.__name__}")
         fallback = f"_q_interpret(self, {event}({', '.join(fields)}))"
-        return "\n".join([f"def {verb}(self, {params}):", *self.body(verb, fallback, "    ")])
+        again = ", ".join(f if f == "job_id" else f"{f}={f}" for f in fields)
+        lines = self.body(verb, fallback, f"twin.{verb}({again})", "    ")
+        return "\n".join([f"def {verb}(self, {params}):", *lines])
 
     def handle(self) -> str:
         """``Session.handle(event)``: each verb's body again, reading the event's fields, in
@@ -345,7 +335,7 @@ class _Writer:
             lines += [
                 f"    if kind is {name}:",
                 f"        {', '.join(fields)} = {', '.join(f'event.{f}' for f in fields)}",
-                *self.body(verb, "_q_interpret(self, event)", "        "),
+                *self.body(verb, "_q_interpret(self, event)", "twin.handle(event)", "        "),
             ]
         lines += [
             "    if kind is _q_Advance:",
@@ -355,16 +345,28 @@ class _Writer:
         ]
         return "\n".join(lines)
 
-    def body(self, verb: str, fallback: str, pad: str) -> list[str]:
+    def body(self, verb: str, fallback: str, again: str, pad: str) -> list[str]:
         """A verb's code: check the ordinary case (else ``return fallback``), then the rows
-        of the current state."""
+        of the current state. When a timer is due, the timers fire on a fork of the record
+        (``engine.handle`` does the same) and ``again`` applies the event to the fork."""
         fields = VERBS[verb][2]
         give_up = f"{pad}    return {fallback}"
         lines = [f"{pad}rec = self._rec"]
         checks = ["not rec.last_at <= at < rec.deadline"]
         if "job_id" in fields:
             checks.append("_q_type(job_id) is not _q_str")
-        lines += [f"{pad}if {' or '.join(checks)}:", give_up.replace("_q_interpret", "timed")]
+        lines += [
+            f"{pad}if {' or '.join(checks)}:",
+            f"{pad}    if rec.deadline <= at and rec.last_at <= at < _q_inf:",
+            f"{pad}        twin = _q_object_new(_q_type(self))",
+            f"{pad}        twin._rec = fork(rec)",
+            f"{pad}        effects = []",
+            f"{pad}        if fire(twin._rec, at, effects):",
+            f"{pad}            more = {again}",
+            f"{pad}            self._rec = twin._rec",
+            f"{pad}            return (*effects, *more)",
+            give_up,
+        ]
         rule = JOB_TRANSITIONS.get(verb)
         if verb == "submit":
             lines += [
