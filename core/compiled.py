@@ -3,22 +3,28 @@
 Theory of operation
 -------------------
 ``compile_machine`` turns a ``Machine`` into one generated function per verb (``submit``,
-``job_started``, ..., ``close``, ``cancel``, ``advance``), written as Python source, compiled
-once and registered with ``linecache`` as attrs does for its generated methods, so tracebacks
-and debuggers show real lines and ``qsession spec --compiled`` prints it. Nothing in it is
-written by hand per provider: the source is derived from
+``job_started``, ..., ``close``, ``cancel``, ``advance``, and ``handle`` for any event), plus
+``fire`` for the timers, ``open`` for a fresh record and ``fork``. The source is compiled once
+and registered with ``linecache`` as attrs does for its generated methods, so tracebacks and
+debuggers show real lines, and ``qsession spec --compiled`` prints it. Nothing in it is
+written by hand per provider: it is derived from
 
-* the compiled table (``Machine.table``): for each state the rows of the verb, in order;
+* the compiled table (``Machine.table``): for each state the rows of each event and timer, in
+  order, and the timers each state arms (``Machine.armed``);
 * the job rules (``engine.JOB_TRANSITIONS``): which job state each job event needs and leaves;
+* the record's attrs fields (the opener and the fork set them slot by slot);
 * the provider's own guard, action and deadline functions (``ibm.py``, ``azure.py``): their
   source is read with ``ast`` and inlined where it is a plain expression or plain statements
-  over the record and the event's fields; anything else is called as it is.
+  over the record and the event's fields; anything else is called as it is, so a change to
+  one of those functions changes the generated code the next time it is imported.
 
-Each generated verb validates first and mutates after. It handles only the ordinary case:
-time in order and no timer due, a well-formed job id in the job state the event needs, a row
-whose guard passes. Anything else (a due timer, a bad, unknown or duplicate id, a foreign
-target, a refused event) goes to the generic interpreter (``engine.handle``) with the same
-event, which keeps every message and the all-or-nothing behaviour. A row recomputes the
+Each generated verb validates first and mutates after, and handles the ordinary case only:
+time in order, a well-formed job id in the job state the event needs, a row whose guard
+passes. When timers are due it fires them with the generated timer rows on a fork of the
+record (in place for ``advance``), as the interpreter does, and then applies the event to the
+fork. Anything else (a bad, unknown or duplicate id, a foreign target, a refused event or
+timer) goes to the generic interpreter (``engine.handle``) with the same event on the untouched
+record, which keeps every message and the all-or-nothing behaviour. A row recomputes the
 deadline only when it changed the state or wrote a field one of the armed deadlines reads.
 """
 

@@ -24,7 +24,9 @@ Timers are data: each provider lists ``(timer event, deadline function)`` pairs;
 caches the earliest deadline so the common case costs one comparison.
 
 This interpreter is the fallback and the second implementation of the generated hot path
-(``qsession.core.compiled``): each generated verb hands it every event that is not ordinary.
+(``qsession.core.compiled``): the generated verbs hand it every event they do not take
+themselves (a bad, unknown or duplicate job id, a foreign target, anything refused), and
+``Session.handle(session, event)``, called on the base class, runs it alone.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``Session``: the public face of one session record. Every verb returns a tuple of effects.
 
-A session is an instance of its machine's compiled subclass of ``Session``, whose verbs are the
-generated hot path (``qsession.core.compiled``); ``Session(record)`` picks it too. Whatever the
-generated verbs do not handle goes to ``_interpret``, the generic interpreter.
+A session is an instance of its machine's compiled subclass of ``Session``, whose verbs and
+``handle`` are the generated hot path (``qsession.core.compiled``); ``Session(record)`` picks
+it too. Whatever the generated code does not take goes to ``_interpret``, the generic
+interpreter; ``Session.handle(session, event)`` on the base class runs the interpreter alone.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class Session:
         return session
 
     def handle(self, event: Event) -> tuple[Effect, ...]:
-        """Apply any event; the verbs below are shorthands for this."""
+        """Apply any event; the verbs below are shorthands for this. (This is the generic
+        interpreter; a session's own ``handle`` is generated and gives the same answers.)"""
         return _interpret(self, event)
 
     def submit(self, job_id: str, *, at: float, target: str | None = None) -> tuple[Effect, ...]:
