@@ -71,7 +71,8 @@ VERBS: Mapping[str, tuple[type[Any], str, tuple[str, ...]]] = {
     "close": (Close, "*, at", ("at",)),
     "cancel": (Cancel, "*, at", ("at",)),
 }
-#: Record fields the generic job bookkeeping (``engine.book``) writes for each verb.
+#: Record fields the job bookkeeping of each verb writes (``_Writer.book``, which restates
+#: ``engine.book`` for one verb at a time).
 BOOKED: Mapping[str, frozenset[str]] = {
     "submit": frozenset({"jobs", "in_flight", "last_submitted_at"}),
     "job_started": frozenset({"jobs", "last_job_started", "started_at"}),
@@ -92,10 +93,9 @@ _READ_ONLY_BUILTINS = frozenset({getattr, hasattr, isinstance, len, str, repr, t
 
 @attrs.frozen
 class Compiled:
-    """A machine's generated source and the functions compiled from it (by verb name, plus
-    ``open``, which builds a fresh record)."""
+    """A machine's generated source, the name it is registered under, and the functions
+    compiled from it: each verb, ``handle``, and ``open``, which builds a fresh record."""
 
-    machine: str
     filename: str
     source: str
     functions: Mapping[str, Callable[..., Any]]
@@ -105,7 +105,7 @@ def compile_machine(machine: Machine, interpret: Callable[[Any, Any], Any]) -> C
     """Generate, compile and register the hot path of ``machine``.
 
     ``interpret(session, event)`` is the fallback: the generic interpreter applied to a
-    ``Session`` (it is ``session._interpret``; passed in to keep this module below it).
+    ``Session`` (``qsession.core.session`` passes it in; this module does not import it).
     """
     writer = _Writer(machine)
     writer.namespace["_q_interpret"] = interpret
@@ -113,7 +113,7 @@ def compile_machine(machine: Machine, interpret: Callable[[Any, Any], Any]) -> C
     filename = _register(machine.name, source)
     exec(compile(source, filename, "exec"), writer.namespace)
     names = [*writer.verbs, "advance", "handle", "open"]
-    return Compiled(machine.name, filename, source, {n: writer.namespace[n] for n in names})
+    return Compiled(filename, source, {n: writer.namespace[n] for n in names})
 
 
 def _register(name: str, source: str) -> str:
@@ -760,6 +760,8 @@ class _Inliner:
             for node in ast.walk(ast.Module(body=body, type_ignores=[]))
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
         }
+        if stored & set(params):
+            return None
         renamed = {name: f"_{function.__name__.lstrip('_')}_{name}" for name in stored}
         out: list[ast.stmt] = []
         for statement in body:
