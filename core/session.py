@@ -48,9 +48,12 @@ class Session:
 
     __slots__ = ("_rec",)
 
-    def __new__(cls, record: SessionRecord[Policy]) -> Session:
-        """``Session(record)`` is an instance of the record's compiled machine subclass."""
-        return object.__new__(_compile(record.policy.machine)[2] if cls is Session else cls)
+    def __new__(cls, record: SessionRecord[Policy] | None = None) -> Session:
+        """``Session(record)`` is an instance of the record's compiled machine subclass
+        (``copy`` calls this without a record, on that subclass)."""
+        if cls is Session and record is not None:
+            return object.__new__(_compile(record.policy.machine)[2])
+        return object.__new__(cls)
 
     def __init__(self, record: SessionRecord[Policy]) -> None:
         self._rec = record

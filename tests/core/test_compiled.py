@@ -1,6 +1,7 @@
 """The generated hot path against the generic interpreter and the python-statemachine chart."""
 
 import ast
+import copy
 import inspect
 import linecache
 import subprocess
@@ -290,3 +291,11 @@ def test_qsession_spec_compiled_prints_the_generated_source(machine):
     assert header.startswith("# ") and source == compiled_source(policy.machine)
     names = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
     assert {"open", "submit", "job_started", "close", "advance", "handle", "fire"} <= names
+
+
+def test_a_deep_copy_of_a_session_is_an_independent_session_of_the_same_kind():
+    s = Session.open(policies.ibm_session(), session_id="s", at=0.0)
+    s.submit("a", at=1.0)
+    twin = copy.deepcopy(s)
+    twin.submit("b", at=2.0)
+    assert list(s.jobs) == ["a"] and list(twin.jobs) == ["a", "b"] and type(twin) is type(s)
