@@ -58,7 +58,7 @@ from .events import (
     JobStarted,
     Submit,
 )
-from .records import NO_JOBS, NO_TIMESTAMPS, Job, JobState, SessionRecord
+from .records import NO_JOBS, NO_TIMESTAMPS, JobState, SessionRecord
 
 #: ``Session`` verbs as the generated methods spell them: the event each builds, its
 #: parameters after ``self`` and the event's fields in constructor order.
@@ -74,11 +74,11 @@ VERBS: Mapping[str, tuple[type[Any], str, tuple[str, ...]]] = {
 #: Record fields the job bookkeeping of each verb writes (``_Writer.book``, which restates
 #: ``engine.book`` for one verb at a time).
 BOOKED: Mapping[str, frozenset[str]] = {
-    "submit": frozenset({"jobs", "in_flight", "last_submitted_at"}),
-    "job_started": frozenset({"jobs", "last_job_started", "started_at"}),
-    "job_completed": frozenset({"jobs", "in_flight", "last_job_completed"}),
-    "job_failed": frozenset({"jobs", "in_flight", "last_job_completed", "failures"}),
-    "job_cancelled": frozenset({"jobs", "in_flight", "last_job_completed"}),
+    "submit": frozenset({"job_rows", "in_flight", "last_submitted_at"}),
+    "job_started": frozenset({"job_rows", "last_job_started", "started_at"}),
+    "job_completed": frozenset({"job_rows", "in_flight", "last_job_completed"}),
+    "job_failed": frozenset({"job_rows", "in_flight", "last_job_completed", "failures"}),
+    "job_cancelled": frozenset({"job_rows", "in_flight", "last_job_completed"}),
     "close": frozenset(),
     "cancel": frozenset(),
 }
@@ -136,8 +136,6 @@ class _Writer:
         self.machine = machine
         self.namespace: dict[str, Any] = {
             "_q_inf": math.inf,
-            "_q_new": tuple.__new__,
-            "_q_Job": Job,
             "_q_str": str,
             "_q_type": type,
             "_q_NO_JOBS": NO_JOBS,
@@ -234,7 +232,7 @@ class _Writer:
             "state": self.states[initial.value],
             "created_at": "at",
             "last_at": "at",
-            "jobs": "_q_NO_JOBS",
+            "job_rows": "_q_NO_JOBS",
             "timestamps": "_q_NO_TIMESTAMPS",
         }
         lines = ["def open(policy, session_id, at):", "    rec = _q_object_new(_q_SessionRecord)"]
@@ -376,7 +374,7 @@ class _Writer:
         rule = JOB_TRANSITIONS.get(verb)
         if verb == "submit":
             lines += [
-                f"{pad}jobs = rec.jobs",
+                f"{pad}jobs = rec.job_rows",
                 f"{pad}if not job_id or job_id in jobs:",
                 give_up,
                 f"{pad}if target is not None:",
@@ -392,7 +390,7 @@ class _Writer:
                 else f"job[0] not in {self.constant(rule[0], f'_q_{verb}_needs')}"
             )
             lines += [
-                f"{pad}jobs = rec.jobs",
+                f"{pad}jobs = rec.job_rows",
                 f"{pad}job = jobs.get(job_id)",
                 f"{pad}if job is None or {test}:",
                 give_up,
@@ -547,7 +545,7 @@ class _Writer:
             queued = _job(self.constant(JobState.QUEUED), "at", "None", "None", "None")
             return [
                 f"{pad}if not jobs:",
-                f"{pad}    rec.jobs = jobs = {{}}",
+                f"{pad}    rec.job_rows = jobs = {{}}",
                 f"{pad}jobs[job_id] = {queued}",
                 f"{pad}rec.in_flight += 1",
                 f"{pad}rec.last_submitted_at = at",
@@ -599,9 +597,8 @@ class _Writer:
 
 
 def _job(*fields: str) -> str:
-    """A ``Job`` built without its Python-level ``__new__`` (the same tuple, five times
-    cheaper)."""
-    return f"_q_new(_q_Job, ({', '.join(fields)}))"
+    """A job row (``records.JobRow``): the fields of ``Job`` as a plain tuple."""
+    return f"({', '.join(fields)})"
 
 
 @attrs.frozen

@@ -42,7 +42,7 @@ from statemachine import StateMachine
 from .effects import Effect, ExclusivityChanged, StateChanged
 from .errors import InvalidEventError, SessionClosedError, SessionError
 from .events import Advance, Event, Expire, JobFailed
-from .records import Job, JobState, SessionRecord
+from .records import JobRow, JobState, SessionRecord
 
 if TYPE_CHECKING:
     from .policies import Policy
@@ -223,7 +223,7 @@ def settle(
     rec.deadline = next_deadline(rec)
 
 
-def check_job(rec: Record, event: Event | Expire) -> Job | None:
+def check_job(rec: Record, event: Event | Expire) -> JobRow | None:
     """Return the job an event concerns (``None`` for a new submission or a session event),
     or refuse the event (JOB-LIFECYCLE, EVENT-UNKNOWN-JOB, EVENT-DUPLICATE-JOB)."""
     name = event.name
@@ -233,19 +233,18 @@ def check_job(rec: Record, event: Event | Expire) -> Job | None:
     job_id = getattr(event, "job_id")  # noqa: B009 - every job event has one
     if type(job_id) is not str or not job_id:
         raise _refusal(InvalidEventError, rec, name, f"job id {job_id!r} is not a non-empty str")
-    job = rec.jobs.get(job_id)
+    job = rec.job_rows.get(job_id)
     if rule is not None:
         if job is None:
             raise _refusal(
                 InvalidEventError, rec, name, f"job {job_id!r} was never submitted to it"
             )
-        if job.state not in rule[0]:
+        if job[0] not in rule[0]:
             raise _refusal(
                 InvalidEventError,
                 rec,
                 name,
-                f"job {job_id!r} is {job.state}, and {name} needs it "
-                + " or ".join(sorted(rule[0])),
+                f"job {job_id!r} is {job[0]}, and {name} needs it " + " or ".join(sorted(rule[0])),
             )
         return job
     if job is not None:
@@ -267,28 +266,28 @@ def check_job(rec: Record, event: Event | Expire) -> Job | None:
     return None
 
 
-def book(rec: Record, event: Event | Expire, job: Job | None) -> None:
+def book(rec: Record, event: Event | Expire, job: JobRow | None) -> None:
     """Generic job bookkeeping, done after the guards and before the provider's action
     (JOB-LIFECYCLE, JOB-TIMES). ``job`` is what ``check_job`` returned."""
     at = event.at
     if job is None:
         if event.name == "submit":
-            if not rec.jobs:
-                rec.jobs = {}
-            rec.jobs[getattr(event, "job_id")] = Job(JobState.QUEUED, at)  # noqa: B009
+            if not rec.job_rows:
+                rec.job_rows = {}
+            rec.job_rows[getattr(event, "job_id")] = (JobState.QUEUED, at, None, None, None)  # noqa: B009
             rec.in_flight += 1
             rec.last_submitted_at = at
         return
     job_id: str = getattr(event, "job_id")  # noqa: B009 - checked by check_job
     state = JOB_TRANSITIONS[event.name][1]
     if state is JobState.RUNNING:
-        rec.jobs[job_id] = Job(state, job.submitted_at, at)
+        rec.job_rows[job_id] = (state, job[1], at, None, None)
         rec.last_job_started = at
         if rec.started_at is None:
             rec.started_at = at
         return
     reason = event.reason if isinstance(event, JobFailed) else None
-    rec.jobs[job_id] = Job(state, job.submitted_at, job.started_at, at, reason)
+    rec.job_rows[job_id] = (state, job[1], job[2], at, reason)
     rec.in_flight -= 1
     rec.last_job_completed = at
     if state is JobState.FAILED:
@@ -302,10 +301,10 @@ def end_jobs(
     jobs go into a new job map, as a fork may share the old one (``SessionRecord.fork``)."""
     ids = rec.in_flight_ids(*states)
     if ids:
-        rec.jobs = dict(rec.jobs)
-    for job_id in ids:
-        job = rec.jobs[job_id]
-        rec.jobs[job_id] = Job(end, job.submitted_at, job.started_at, at, reason)
+        rec.job_rows = rows = dict(rec.job_rows)
+        for job_id in ids:
+            row = rows[job_id]
+            rows[job_id] = (end, row[1], row[2], at, reason)
     rec.in_flight -= len(ids)
     return ids
 

@@ -1,13 +1,16 @@
 """Records: the per-session state, small attrs objects the tables act on.
 
-A session is one ``SessionRecord`` (a few hundred bytes) plus one frozen ``Job`` per job it
-has seen. Jobs are replaced, never mutated, so copying a record for an all-or-nothing update
-is a shallow copy of its job map; a fork (``fork``) shares the job map itself.
+A session is one ``SessionRecord`` (a few hundred bytes) plus one row per job it has seen: a
+plain tuple of ``Job``'s fields, which costs no Python call to build; ``Job`` values are made
+from the rows where they leave the core (``SessionRecord.jobs``, ``Session.job()``). Rows are
+replaced, never mutated, so copying a record for an all-or-nothing update is a shallow copy of
+its job map; a fork (``fork``) shares the job map itself.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
 
@@ -33,8 +36,9 @@ class JobState(StrEnum):
 class Job(NamedTuple):
     """One job of a session, with the time of each transition (JOB-TIMES).
 
-    A NamedTuple rather than a frozen attrs class: a job is rebuilt on every job event, and
-    building a tuple is about five times cheaper (measured by ``benchmarks/core.py``).
+    A NamedTuple, so that a record's plain row for the job (``JobRow``, rebuilt on every job
+    event without a Python call) is the same tuple; a ``Job`` is made only when a job leaves
+    the core (``SessionRecord.jobs``, ``Session.job()``).
     """
 
     state: JobState
@@ -44,9 +48,38 @@ class Job(NamedTuple):
     reason: str | None = None
 
 
-#: The job map and state history of every session that has none yet: shared, never written.
+#: A job as a record keeps it: ``Job``'s fields in order (a ``Job`` is one too).
+JobRow = tuple[JobState, float, float | None, float | None, str | None]
+
+
+class JobsView(Mapping[str, Job]):
+    """A record's jobs as ``Job`` values, read-only, in submission order, over its rows."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Mapping[str, JobRow]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, job_id: str) -> Job:
+        row = self._rows[job_id]
+        return row if isinstance(row, Job) else Job._make(row)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"JobsView({dict(self)!r})"
+
+
+#: The job rows and state history of every session that has none yet: shared, never written.
 #: Whatever adds the first entry puts a new container in its place.
-NO_JOBS: dict[str, Job] = {}
+NO_JOBS: dict[str, JobRow] = {}
 NO_TIMESTAMPS: list[tuple[str, float]] = []
 
 
@@ -76,13 +109,19 @@ class SessionRecord(Generic[P]):
     failures: int = 0
     active_seconds: float = 0.0
     deadline: float = math.inf
-    jobs: dict[str, Job] = attrs.Factory(dict)
+    #: Each job's row, in submission order (``jobs`` shows them as ``Job`` values).
+    job_rows: dict[str, JobRow] = attrs.Factory(dict)
     timestamps: list[tuple[str, float]] = attrs.Factory(list)
 
+    @property
+    def jobs(self) -> JobsView:
+        """Every job of the session as a ``Job``, in submission order (read-only)."""
+        return JobsView(self.job_rows)
+
     def clone(self) -> SessionRecord[P]:
-        """An independent copy: jobs are frozen, so copying the two containers is enough."""
+        """An independent copy: rows are tuples, so copying the two containers is enough."""
         twin = self.fork()
-        twin.jobs = dict(self.jobs)
+        twin.job_rows = dict(self.job_rows)
         return twin
 
     def fork(self) -> SessionRecord[P]:
@@ -97,7 +136,7 @@ class SessionRecord(Generic[P]):
 
     def in_flight_ids(self, *states: JobState) -> tuple[str, ...]:
         """Ids of the jobs in one of ``states``, in submission order."""
-        return tuple(job_id for job_id, job in self.jobs.items() if job.state in states)
+        return tuple(job_id for job_id, row in self.job_rows.items() if row[0] in states)
 
 
 _FIELDS = tuple(field.name for field in attrs.fields(SessionRecord))

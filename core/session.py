@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from . import azure, engine, ibm
@@ -165,20 +164,20 @@ class Session:
 
     def job(self, job_id: str) -> Job:
         """The job's record with its state and transition times."""
-        job = self._rec.jobs.get(job_id)
-        if job is None:
+        row = self._rec.job_rows.get(job_id)
+        if row is None:
             raise InvalidEventError(
                 f"session {self.session_id!r} has no job {job_id!r}",
                 session_id=self.session_id,
                 state=str(self.state),
                 event="job_state",
             )
-        return job
+        return Job._make(row)
 
     @property
     def jobs(self) -> Mapping[str, Job]:
         """Every job of the session, in submission order (read-only)."""
-        return MappingProxyType(self._rec.jobs)
+        return self._rec.jobs
 
     def details(self) -> dict[str, Any]:
         """The provider's session details (IBM: the keys of ``Session.details()``)."""
@@ -191,7 +190,7 @@ class Session:
     def __repr__(self) -> str:
         return (
             f"<Session {self.session_id!r} {self._rec.policy.machine.name} {str(self.state)!r}"
-            f" accepting_jobs={self.accepting_jobs} jobs={len(self._rec.jobs)}>"
+            f" accepting_jobs={self.accepting_jobs} jobs={len(self._rec.job_rows)}>"
         )
 
 
