@@ -1,8 +1,9 @@
 """The ASGI application: both REST surfaces, the storage emulation and the emulator's clock.
 
-``create_app(store, clock)`` builds it; its lifespan starts the cloud's worker thread and stops
-it (and closes the store) on shutdown. The OpenAPI schema of every route is at
-``/openapi.json``.
+``create_app(store, clock)`` builds it; its lifespan starts the scheduler's driver thread and
+stops it (and closes the store) on shutdown. Every HTTP request is marked as being handled
+while it runs, so virtual time never moves under a request. The OpenAPI schema of every route
+is at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 from qsession.adapters.local.model import DurationModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import azure, dashboard, errors, ibm
 from .auth import Tenancy, Unauthorized
@@ -68,6 +70,21 @@ def advance_clock(body: Advance, request: Request) -> dict[str, Any]:
     return _clock_json(cloud)
 
 
+class Handling:
+    """ASGI middleware: the scheduler knows a request is being handled (virtual time waits)."""
+
+    def __init__(self, app: ASGIApp, cloud: Cloud) -> None:
+        self.app = app
+        self.cloud = cloud
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.cloud.scheduler.handling():
+            await self.app(scope, receive, send)
+
+
 def create_app(
     store: Store,
     clock: ServerClock,
@@ -77,14 +94,22 @@ def create_app(
     seed: int | None = None,
     ibm_backends: Mapping[str, DurationModel] | None = None,
     azure_targets: Mapping[str, DurationModel] | None = None,
+    workers: int | None = None,
 ) -> FastAPI:
     """The emulator as an ASGI app over ``store`` (state) and ``clock`` (session time).
 
     ``api_keys`` restricts the accepted keys (None accepts any); ``plan`` is the IBM plan every
-    instance has; ``seed`` makes circuit sampling reproducible.
+    instance has; ``seed`` makes circuit sampling reproducible; ``workers`` bounds the threads
+    that execute jobs (default: ``default_workers()`` of the local scheduler).
     """
     cloud = Cloud(
-        store, clock, plan=plan, seed=seed, ibm_backends=ibm_backends, azure_targets=azure_targets
+        store,
+        clock,
+        plan=plan,
+        seed=seed,
+        ibm_backends=ibm_backends,
+        azure_targets=azure_targets,
+        workers=workers,
     )
     tenancy = Tenancy(store, api_keys)
 
@@ -112,4 +137,5 @@ def create_app(
     app.include_router(admin)
     app.include_router(azure.storage)
     app.include_router(dashboard.router)
+    app.add_middleware(Handling, cloud=cloud)
     return app

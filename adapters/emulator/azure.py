@@ -38,7 +38,7 @@ from qsession.core.records import JobState
 from starlette.convertors import Convertor, register_url_convertor
 
 from .auth import ACCOUNT_PATTERN, Tenancy, Unauthorized
-from .cloud import AZURE, Cloud, CloudJob, CloudSession, Conflict, NotFound, new_id
+from .cloud import AZURE, Cloud, CloudJob, CloudSession, Conflict, JobLimitError, NotFound, new_id
 from .errors import ApiError
 from .execution import shots_of
 from .store import BlobRow
@@ -642,6 +642,8 @@ def create_job(
         raise ApiError(400, "InvalidJobDefinition", message) from None
     except InvalidEventError as exc:
         raise ApiError(400, "InvalidJobDefinition", str(exc)) from None
+    except JobLimitError as exc:
+        raise ApiError(400, "InvalidJobDefinition", f"Invalid inputParams: {exc}.") from None
     return job_json(request, cloud, job)
 
 

@@ -5,6 +5,9 @@ Real mode: ``now()`` is real elapsed seconds times ``speed``, so a session's int
 it does only while jobs are in flight (to the next job end or timer), so tests run as fast as
 the circuits execute and a session's TTLs lapse only when a test advances the clock.
 
+It is the ``Clock`` of the emulator's scheduler (``qsession.adapters.local.scheduler``): the
+scheduler reaches event times on it (``_reach``) and, in real mode, sleeps on it (``_sleep``).
+
 Session time survives a restart: the store keeps the clock's reading with the wall time it was
 taken at, and a restarted clock resumes from what the old one would read now (a real-time
 server that was down for two minutes resumes two minutes later; a virtual one where it stopped).
@@ -13,7 +16,9 @@ server that was down for two minutes resumes two minutes later; a virtual one wh
 from __future__ import annotations
 
 import json
+import threading
 import time
+from typing import Any
 
 
 class ServerClock:
@@ -26,11 +31,34 @@ class ServerClock:
         self.virtual = virtual
         self._base = float(start)
         self._mono = time.monotonic()
+        self._scheduler: Any = None
 
     def now(self) -> float:
         if self.virtual:
             return self._base
         return self._base + (time.monotonic() - self._mono) * self.speed
+
+    def advance(self, seconds: float) -> None:
+        """Virtual clocks only: let ``seconds`` pass on the attached scheduler, firing every
+        event due meanwhile at its own time."""
+        if self._scheduler is None:
+            raise RuntimeError("the clock drives no scheduler yet")
+        self._scheduler.run(until=self.now() + seconds)
+
+    def _attach(self, scheduler: Any) -> None:
+        if self._scheduler not in (None, scheduler):
+            raise ValueError("this clock already drives another scheduler; give each its own")
+        self._scheduler = scheduler
+
+    def _reach(self, at: float) -> None:
+        if self.virtual:
+            self._base = max(self._base, at)
+
+    def _sleep(self, condition: threading.Condition, until: float | None) -> None:
+        """Real mode: wait on ``condition`` (held) until session time ``until`` or a notify."""
+        if self.virtual:
+            raise RuntimeError("a virtual clock never sleeps; the scheduler jumps to its event")
+        condition.wait(None if until is None else self.seconds_until(until))
 
     def jump(self, to: float) -> None:
         """Virtual clocks only: move time forward to ``to`` (never backwards)."""

@@ -35,7 +35,16 @@ from starlette.responses import JSONResponse, PlainTextResponse
 
 from . import execution
 from .auth import Tenancy, Unauthorized
-from .cloud import IBM, RAN_TOO_LONG, Cloud, CloudJob, CloudSession, Conflict, NotFound
+from .cloud import (
+    IBM,
+    RAN_TOO_LONG,
+    Cloud,
+    CloudJob,
+    CloudSession,
+    Conflict,
+    JobLimitError,
+    NotFound,
+)
 from .errors import ApiError
 from .execution import ExecutionError
 
@@ -333,8 +342,9 @@ def job_json(cloud: Cloud, job: CloudJob, *, params: bool = False) -> dict[str, 
         "user_id": job.tenant,
         "estimated_running_time_seconds": None,
     }
-    if params and job.params is not None:
-        data["params"] = json.loads(job.params)
+    raw = cloud.params(job.tenant, job.id) if params else None
+    if raw is not None:
+        data["params"] = json.loads(raw)
     return data
 
 
@@ -380,6 +390,8 @@ def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str,
         ) from None
     except InvalidEventError as exc:
         raise ApiError(400, "InvalidJob", str(exc)) from None
+    except JobLimitError as exc:
+        raise ApiError(400, "TooManyShots", f"Job validation failed: {exc}.") from None
     return {"id": job.id, "backend": job.backend, "session_id": job.session_id}
 
 

@@ -110,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=None, help="seed circuit sampling (default: unseeded)"
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="threads executing jobs, so QPUs run in parallel (default: cores + 4, at most 32)",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
@@ -126,13 +132,14 @@ def build(
     api_keys: Sequence[str] | None = None,
     plan: str = "premium",
     seed: int | None = None,
+    workers: int | None = None,
 ) -> FastAPI:
     """The app over the SQLite file ``db``, its clock resumed from what the file says."""
     store = SQLiteStore(db)
     clock = ServerClock(
         speed=speed, virtual=virtual, start=ServerClock.resumed(store.get_meta("clock"))
     )
-    return create_app(store, clock, api_keys=api_keys, plan=plan, seed=seed)
+    return create_app(store, clock, api_keys=api_keys, plan=plan, seed=seed, workers=workers)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -151,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.speed > 0:
         print("qsession serve: --speed must be positive", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("qsession serve: --workers must be at least 1", file=sys.stderr)
         return 2
     if not 0 <= args.port <= 65535:
         print("qsession serve: --port must be from 0 to 65535", file=sys.stderr)
@@ -171,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_keys=args.api_keys,
             plan=args.plan,
             seed=args.seed,
+            workers=args.workers,
         )
     except sqlite3.Error as exc:
         sock.close()

@@ -39,7 +39,8 @@ class SessionRow:
 
 @attrs.frozen
 class JobRow:
-    """A job as stored. ``params`` is the provider's job input (IBM: the request's params)."""
+    """A job as submitted: owner, placement and input (``params``: IBM's request params, an
+    Azure job's input blob). Written once; ``JobProgress`` holds what changes."""
 
     tenant: str
     id: str
@@ -49,8 +50,14 @@ class JobRow:
     program: str
     attrs: dict[str, Any]
     params: bytes | None
-    state: str
     submitted_at: float
+
+
+@attrs.frozen
+class JobProgress:
+    """How far a stored job got: its state, start and end times, its reason if it failed."""
+
+    state: str = "queued"
     started_at: float | None = None
     ended_at: float | None = None
     due_at: float | None = None
@@ -88,11 +95,17 @@ class Store(Protocol):
         """Append one core event to a session's trace."""
         ...
 
-    def add_job(self, row: JobRow) -> None: ...
+    def add_job(self, row: JobRow) -> None:
+        """Store a job just submitted (queued)."""
+        ...
 
     def update_job(self, tenant: str, job_id: str, **fields: Any) -> None:
         """Set ``state``, ``started_at``, ``ended_at``, ``due_at``, ``reason`` or ``attrs`` of
         a job."""
+        ...
+
+    def get_params(self, tenant: str, job_id: str) -> bytes | None:
+        """A job's input, which only the store keeps once the job has run."""
         ...
 
     def put_result(self, tenant: str, job_id: str, data: bytes) -> None: ...
@@ -107,8 +120,8 @@ class Store(Protocol):
         """Every session with its event trace, in the order they were opened."""
         ...
 
-    def load_jobs(self) -> list[JobRow]:
-        """Every job, in submission order."""
+    def load_jobs(self) -> list[tuple[JobRow, JobProgress]]:
+        """Every job with its progress, in submission order."""
         ...
 
     def close(self) -> None: ...
@@ -220,12 +233,12 @@ class SQLiteStore:
                 row.program,
                 json.dumps(row.attrs),
                 row.params,
-                row.state,
+                "queued",
                 row.submitted_at,
-                row.started_at,
-                row.ended_at,
-                row.due_at,
-                row.reason,
+                None,
+                None,
+                None,
+                None,
             ),
         )
 
@@ -239,6 +252,13 @@ class SQLiteStore:
             f"UPDATE jobs SET {columns} WHERE tenant = ? AND id = ?",
             (*values, tenant, job_id),
         )
+
+    def get_params(self, tenant: str, job_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT params FROM jobs WHERE tenant = ? AND id = ?", (tenant, job_id)
+            ).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
 
     def put_result(self, tenant: str, job_id: str, data: bytes) -> None:
         self._run(
@@ -290,23 +310,21 @@ class SQLiteStore:
             for t, i, p, b, pol, att, at in sessions
         ]
 
-    def load_jobs(self) -> list[JobRow]:
+    def load_jobs(self) -> list[tuple[JobRow, JobProgress]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT tenant, id, provider, backend, session_id, program, attrs, params, state,"
-                " submitted_at, started_at, ended_at, due_at, reason FROM jobs ORDER BY seq"
+                "SELECT tenant, id, provider, backend, session_id, program, attrs, params,"
+                " submitted_at, state, started_at, ended_at, due_at, reason FROM jobs ORDER BY seq"
             ).fetchall()
         return [
-            JobRow(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                json.loads(r[6]),
-                None if r[7] is None else bytes(r[7]),
-                *r[8:],
+            (
+                JobRow(
+                    *r[0:6],
+                    json.loads(r[6]),
+                    None if r[7] is None else bytes(r[7]),
+                    r[8],
+                ),
+                JobProgress(*r[9:]),
             )
             for r in rows
         ]

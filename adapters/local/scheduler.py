@@ -18,24 +18,47 @@ has nothing queued the QPU waits for it, which is what exclusivity costs everyon
 The loop is discrete-event: a heap of ``(time, seq, kind, payload)`` holds job completions,
 each session's ``next_deadline`` (stale entries are skipped when popped), user callbacks and
 background arrivals. Virtual time jumps from one event to the next; on a wall clock the loop
-sleeps until the next event. Nothing polls. A job's circuits are executed when it completes, so
-a job cancelled or aborted while queued or running costs nothing.
+sleeps until the next event. Nothing polls.
+
+A job's work (its circuits) is handed to a bounded thread pool when the job starts, outside the
+lock, so QPUs execute in parallel and a long job on one QPU never holds up another. Its end
+waits for the work: on a virtual clock time does not pass a job end whose work is still
+running; on a wall clock a job whose work outlasts its modelled duration ends when the work
+does. The input is dropped once the work has run (or the job ended without running).
+
+No-idle invariant: whenever a QPU is idle, no job that the rules let it run is queued on it
+(``idle_violations()`` is always empty). Every verb and every read that brings a session up to
+date carries out what that changes, dispatch included, in the same step.
+
+The emulator (``qsession serve``) runs on this scheduler too: it chooses the session and job
+ids, rebuilds sessions from their stored traces (``restore_session``, ``restore_job``), hears
+every accepted core event and job change through an ``Observer`` (its store), and lets
+``start()`` drive the loop from a thread. On a virtual clock that thread moves time only when
+jobs are in flight, no request is being handled (``handling()``) and every running job's work
+is done; it jumps to a session timer only after ``quiet`` real seconds without requests, so
+clients between two jobs are not overtaken by time (trio's ``MockClock.autojump_threshold``).
 
 All public methods take the scheduler's lock, so sessions may be used from several threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import logging
 import math
+import os
 import random
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
+import attrs
 from qsession.core import Session as CoreSession
 from qsession.core.effects import (
     Effect,
@@ -84,6 +107,41 @@ _ENTRY_KINDS: dict[str, type[StateEntry | ExclusivityEntry]] = {
 }
 _QUEUED, _RUNNING = JobState.QUEUED, JobState.RUNNING
 
+log = logging.getLogger(__name__)
+
+
+def default_workers() -> int:
+    """Threads that execute jobs' work: ``ThreadPoolExecutor``'s default for this machine."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+class JobLimitError(ValueError):
+    """A submission over a backend's limit (``max_shots``), refused before anything is queued.
+    ``limit`` names it, ``value`` is what was asked, ``backend`` the QPU's name."""
+
+    def __init__(self, backend: str, limit: str, value: int, maximum: int) -> None:
+        super().__init__(
+            f"{value} {limit.removeprefix('max_')} exceeds the maximum of {maximum} for"
+            f" {backend}; submit at most {maximum}"
+        )
+        self.backend, self.limit, self.value, self.maximum = backend, limit, value, maximum
+
+
+class Observer(Protocol):
+    """What a host that persists the scheduler (the emulator's store) hears, under the lock."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group the writes of one loop step."""
+        ...
+
+    def session_event(self, session: LocalSession, event: Event) -> None:
+        """The core accepted ``event``."""
+        ...
+
+    def job_changed(self, job: LocalJob) -> None:
+        """``job`` started or ended."""
+        ...
+
 
 def _live(entry: tuple[float, int, int, Any, bool]) -> bool:
     """Whether a heap entry still means something (a superseded deadline or the completion
@@ -99,16 +157,20 @@ def _live(entry: tuple[float, int, int, Any, bool]) -> bool:
 class LocalJob:
     """One job on a local QPU: in a session, in job mode, or another user's (``background``).
 
-    ``work`` computes the result (``value``) when the job completes; None means a null job.
+    ``work`` computes the result (``value``) in the scheduler's pool once the job starts; None
+    means a null job. It is dropped once it has run or the job has ended.
     """
 
     __slots__ = (
         "_callbacks",
         "_failure",
+        "_future",
+        "_overdue",
         "backend",
         "background",
         "duration",
         "ended_at",
+        "host",
         "job_id",
         "name",
         "reason",
@@ -152,7 +214,11 @@ class LocalJob:
         self.reason: str | None = None
         self.value: Any = None
         self._failure: str | None = None
+        self._future: Future[None] | None = None
+        self._overdue = False
         self._callbacks: list[Callable[[LocalJob], object]] | None = None
+        #: Whatever the host attaches (the emulator: its row, then its view of the job).
+        self.host: Any = None
 
     @property
     def done(self) -> bool:
@@ -217,9 +283,11 @@ class LocalBackend:
         execution: QiskitExecution,
         load: BackgroundLoad | None,
         num_qubits: int,
+        max_shots: int | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.name = name
+        self.max_shots = max_shots
         self.duration = duration
         self.execution = execution
         self.load = load
@@ -248,13 +316,17 @@ class LocalBackend:
         shots: int = 0,
         tags: Iterable[str] = (),
         name: str | None = None,
+        job_id: str | None = None,
+        host: Any = None,
     ) -> LocalJob:
-        """Queue a job outside any session (IBM job mode, an Azure job with no session)."""
+        """Queue a job outside any session (IBM job mode, an Azure job with no session).
+        Raises ``JobLimitError`` for more shots than ``max_shots``, queueing nothing."""
         scheduler = self.scheduler
+        self._check(shots)
         with scheduler._lock:
             at = scheduler._sync()
             job = LocalJob(
-                scheduler._new_job_id(),
+                scheduler._new_job_id() if job_id is None else job_id,
                 self,
                 None,
                 work,
@@ -263,6 +335,7 @@ class LocalBackend:
                 tags=tuple(tags),
                 name=name,
             )
+            job.host = host
             scheduler._admit(job)
             return job
 
@@ -270,6 +343,16 @@ class LocalBackend:
         """Make the next user job that starts on this QPU fail when it ends (fault injection)."""
         with self.scheduler._lock:
             self._failures.append(reason)
+
+    def _check(self, shots: int) -> None:
+        if self.max_shots is not None and shots > self.max_shots:
+            raise JobLimitError(self.name, "max_shots", shots, self.max_shots)
+
+    def _runnable(self) -> list[LocalJob]:
+        """The queued jobs the rules let this QPU start now: its holder's, else anyone's."""
+        for holder in self._holders:
+            return [job for job in holder._queue if job.state is _QUEUED]
+        return [job for job in self._fifo if job.state is _QUEUED]
 
     def _enqueue(self, job: LocalJob) -> None:
         self._fifo.append(job)
@@ -318,7 +401,11 @@ class LocalBackend:
         self._queued -= 1
         job.state = _RUNNING
         job.started_at = at
-        self.scheduler._push(at + job.duration, _COMPLETE, job, not job.background)
+        scheduler = self.scheduler
+        scheduler._begin(job)
+        scheduler._push(at + job.duration, _COMPLETE, job, not job.background)
+        if scheduler.observer is not None and not job.background:
+            scheduler.observer.job_changed(job)
 
     def _arrival(self, at: float) -> None:
         """Another user's job arrives; the next arrival is drawn."""
@@ -355,6 +442,8 @@ class LocalSession:
         policy: Policy,
         session_id: str,
         at: float,
+        *,
+        events: Iterable[Event] = (),
     ) -> None:
         self.scheduler = scheduler
         self.backend = backend
@@ -368,6 +457,13 @@ class LocalSession:
         self._queue: deque[LocalJob] = deque()
         self._armed: float | None = None
         self._armed_seq = -1
+        #: Whatever the host attaches (the emulator: its view of the session).
+        self.host: Any = None
+        for event in events:  # a stored trace: replayed exactly (the core is deterministic)
+            self._events.append((_EVENT_CODES[type(event)], *attrs.astuple(event, recurse=False)))
+            for effect in self.core.handle(event):
+                if isinstance(effect, StateChanged | ExclusivityChanged):
+                    self.scheduler._apply(self, (effect,))
         self._watch()
 
     @property
@@ -390,14 +486,18 @@ class LocalSession:
         shots: int = 0,
         tags: Iterable[str] = (),
         name: str | None = None,
+        job_id: str | None = None,
+        host: Any = None,
     ) -> LocalJob:
         """Queue a job in the session; raises the core's ``SessionClosedError`` if it no longer
-        accepts jobs, before anything is queued or run."""
+        accepts jobs (``InvalidEventError`` for a job id in use, ``JobLimitError`` for more
+        shots than the QPU's ``max_shots``), before anything is queued or run."""
         scheduler = self.scheduler
+        self.backend._check(shots)
         with scheduler._lock:
             at = scheduler._sync()
             job = LocalJob(
-                scheduler._new_job_id(),
+                scheduler._new_job_id() if job_id is None else job_id,
                 self.backend,
                 self,
                 work,
@@ -406,6 +506,7 @@ class LocalSession:
                 tags=tuple(tags),
                 name=name,
             )
+            job.host = host
             self._feed(Submit, job.job_id, at, self.backend.name)
             self._jobs[job.job_id] = job
             self._entries.append(job)
@@ -449,7 +550,11 @@ class LocalSession:
     def _feed(self, kind: type[Event], *fields: Any) -> None:
         """Hand the event ``kind(*fields)`` to the core, record it, carry out the effects."""
         self._events.append((_EVENT_CODES[kind], *fields))
-        effects = self.core.handle(kind(*fields))
+        event = kind(*fields)
+        effects = self.core.handle(event)
+        observer = self.scheduler.observer
+        if observer is not None:
+            observer.session_event(self, event)
         if effects:
             self.scheduler._apply(self, effects)
         self._watch()
@@ -477,11 +582,26 @@ class LocalSession:
 
 
 class Scheduler:
-    """Fake QPUs, their sessions and jobs, and the event loop that drives them."""
+    """Fake QPUs, their sessions and jobs, and the event loop that drives them.
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    ``workers`` bounds the threads that execute jobs' work (default: ``default_workers()``);
+    ``observer`` hears every accepted core event and job change.
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        workers: int | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        if workers is not None and not (isinstance(workers, int) and workers >= 1):
+            raise ValueError(f"workers must be a whole number >= 1; got {workers!r}")
         self.clock: Clock = VirtualClock() if clock is None else clock
         self.clock._attach(self)
+        self.workers = default_workers() if workers is None else workers
+        self.observer = observer
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, int, Any, bool]] = []
@@ -491,9 +611,14 @@ class Scheduler:
         self._fg_live = 0
         self._stepping = False
         self._backends: dict[str, LocalBackend] = {}
-        self._sessions: dict[str, LocalSession] = {}
+        self._sessions: dict[Any, LocalSession] = {}
         self._session_ids = itertools.count(1)
         self._job_ids = itertools.count(1)
+        self._executing = 0
+        self._handling = 0
+        self._last_request = 0.0
+        self._driver: threading.Thread | None = None
+        self._stopping = False
 
     def now(self) -> float:
         return self.clock.now()
@@ -508,11 +633,13 @@ class Scheduler:
         seed: int | None = None,
         num_qubits: int | None = None,
         exact: bool = False,
+        max_shots: int | None = None,
     ) -> LocalBackend:
         """Add a fake QPU. ``qiskit_backend`` (a ``BackendV2``) makes it execute through
         ``BackendEstimatorV2`` / ``BackendSamplerV2``, otherwise statevector primitives with
         shot noise, or exact values if ``exact``; ``num_qubits`` (for ``least_busy``) defaults
-        to that backend's, else 24."""
+        to that backend's, else 24; a job asking for more than ``max_shots`` shots is refused
+        at submission."""
         with self._lock:
             if name in self._backends:
                 raise ValueError(f"backend {name!r} already exists on this scheduler")
@@ -524,6 +651,7 @@ class Scheduler:
                 execution=QiskitExecution(qiskit_backend, seed=seed, exact=exact),
                 load=load,
                 num_qubits=qubits,
+                max_shots=max_shots,
             )
             self._backends[name] = backend
             if load is not None:
@@ -545,29 +673,98 @@ class Scheduler:
         return tuple(self._backends.values())
 
     def open_session(
-        self, policy: Policy, backend: LocalBackend, *, session_id: str | None = None
+        self,
+        policy: Policy,
+        backend: LocalBackend,
+        *,
+        session_id: str | None = None,
+        key: Any = None,
     ) -> LocalSession:
-        """Open a session with ``policy`` on ``backend`` now."""
-        if backend.scheduler is not self:
-            raise ValueError(f"backend {backend.name!r} belongs to another scheduler")
-        if policy.target not in (None, backend.name):
-            raise ValueError(
-                f"the policy is for {policy.target!r} but the backend is {backend.name!r}"
-            )
+        """Open a session with ``policy`` on ``backend`` now. ``key`` (default: the session
+        id) is what ``session()`` finds it by, so a host may scope ids (by tenant)."""
+        self._check_placement(policy, backend)
         with self._lock:
             at = self._sync()
             sid = f"session-{next(self._session_ids)}" if session_id is None else session_id
-            if sid in self._sessions:
+            key = sid if key is None else key
+            if key in self._sessions:
                 raise ValueError(f"session id {sid!r} is already in use")
             session = LocalSession(self, backend, policy, sid, at)
-            self._sessions[sid] = session
+            self._sessions[key] = session
             return session
 
-    def session(self, session_id: str) -> LocalSession:
+    def restore_session(
+        self,
+        policy: Policy,
+        backend: LocalBackend,
+        *,
+        session_id: str,
+        opened_at: float,
+        events: Iterable[Event],
+        key: Any = None,
+    ) -> LocalSession:
+        """A session rebuilt from its stored trace (its jobs follow with ``restore_job``);
+        its timer resumes from the replayed state."""
+        self._check_placement(policy, backend)
+        with self._lock:
+            key = session_id if key is None else key
+            if key in self._sessions:
+                raise ValueError(f"session id {session_id!r} is already in use")
+            session = LocalSession(self, backend, policy, session_id, opened_at, events=events)
+            self._sessions[key] = session
+            return session
+
+    def restore_job(
+        self,
+        backend: LocalBackend,
+        session: LocalSession | None,
+        job_id: str,
+        work: Callable[[], Any] | None,
+        *,
+        state: JobState,
+        submitted_at: float,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        reason: str | None = None,
+        shots: int = 0,
+    ) -> LocalJob:
+        """A job rebuilt from its stored row, in submission order: a queued one queues again, a
+        running one executes again and ends at its stored start plus its duration, an ended
+        one is kept for its views (``work`` is then ignored). ``resume()`` follows."""
+        with self._lock:
+            job = LocalJob(job_id, backend, session, None, at=submitted_at, shots=shots)
+            job.started_at, job.ended_at, job.reason = started_at, ended_at, reason
+            if session is not None:
+                session._jobs[job_id] = job
+                session._entries.append(job)
+            if state is _QUEUED:
+                job.work = work
+                self._fg_live += 1
+                backend._enqueue(job)
+            elif state is _RUNNING:
+                if backend._running is not None or started_at is None:
+                    raise ValueError(f"{job!r} cannot run: {backend._running!r} is running")
+                job.work, job.state = work, _RUNNING
+                self._fg_live += 1
+                backend._running = job
+                self._begin(job)
+                self._push(started_at + job.duration, _COMPLETE, job)
+            else:
+                job.state = state
+            return job
+
+    def resume(self) -> None:
+        """After a restore: fire what fell due meanwhile and start what may run."""
+        with self._lock:
+            at = self._sync()
+            for backend in self._backends.values():
+                backend._dispatch(at)
+
+    def session(self, key: Any) -> LocalSession:
         try:
-            return self._sessions[session_id]
+            return self._sessions[key]
         except KeyError:
-            raise KeyError(f"no session {session_id!r} on this scheduler") from None
+            raise KeyError(f"no session {key!r} on this scheduler") from None
 
     @property
     def sessions(self) -> tuple[LocalSession, ...]:
@@ -579,6 +776,23 @@ class Scheduler:
             if not at >= self.clock.now():
                 raise ValueError(f"call_at time {at!r} is before now ({self.clock.now()!r})")
             self._push(at, _CALL, fn)
+
+    def sync(self) -> float:
+        """Bring every session and QPU up to now (due timers fired, freed QPUs started, all in
+        one step); return now. Reads call it before they look."""
+        with self._lock:
+            return self._sync()
+
+    def idle_violations(self) -> list[tuple[LocalBackend, LocalJob]]:
+        """(QPU, job) pairs where the QPU is idle although the rules let it start that queued
+        job now: the no-idle invariant says there are none, after any call returns."""
+        with self._lock:
+            return [
+                (backend, job)
+                for backend in self._backends.values()
+                if backend._running is None
+                for job in backend._runnable()[:1]
+            ]
 
     def run(self, until: float | None = None) -> None:
         """Process events up to session time ``until``; with None, until no user job is live
@@ -596,6 +810,9 @@ class Scheduler:
                     clock._sleep(self._cond, until)
                     continue
                 if not heap:
+                    if self._executing:
+                        self._cond.wait()
+                        continue
                     raise RuntimeError(f"{self._fg_live} jobs are live but nothing can happen")
                 if not clock.virtual and nxt > clock.now():
                     clock._sleep(self._cond, nxt)
@@ -610,18 +827,107 @@ class Scheduler:
         with self._cond:
             while job.state.in_flight:
                 if not self._heap:
+                    if self._executing:
+                        self._cond.wait()
+                        continue
                     raise RuntimeError(f"{job!r} can never end: no event is pending")
                 if clock.virtual or self._heap[0][0] <= clock.now():
                     self._step()
                 else:
                     clock._sleep(self._cond, self._heap[0][0])
 
+    # The driver: a thread that runs the loop for hosts with no waiting caller (the emulator).
+
+    def start(self, *, quiet: float = 0.0) -> None:
+        """Run the loop from a thread until ``stop()``: on a wall clock each event at its time;
+        on a virtual clock as described at the top (``quiet``: real seconds without requests
+        before time jumps to a session timer)."""
+        with self._cond:
+            if self._driver is None:
+                self._stopping = False
+                self._driver = threading.Thread(
+                    target=self._drive, args=(quiet,), name="qsession-scheduler", daemon=True
+                )
+                self._driver.start()
+
+    def stop(self) -> None:
+        """Stop the driver thread (idempotent); work being executed is abandoned."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.join()
+
+    def close(self) -> None:
+        """``stop()``, then shut the work pool down without waiting for running work."""
+        self.stop()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        """Mark a request as being handled: a virtual clock does not move meanwhile."""
+        with self._cond:
+            self._handling += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._handling -= 1
+                self._last_request = time.monotonic()
+                self._cond.notify_all()
+
+    def _drive(self, quiet: float) -> None:
+        clock, cond = self.clock, self._cond
+        with cond:
+            while not self._stopping:
+                heap = self._heap
+                if heap and not _live(heap[0]):
+                    self._step()
+                    continue
+                if not heap:
+                    cond.wait()
+                    continue
+                at, _, kind, payload, _ = heap[0]
+                if clock.virtual:
+                    if not self._fg_live or self._handling:
+                        cond.wait()
+                        continue
+                    if kind == _COMPLETE and payload._future is not None:
+                        cond.wait()  # its work is running: time waits for it
+                        continue
+                    hush = quiet - (time.monotonic() - self._last_request)
+                    if kind != _COMPLETE and hush > 0:
+                        cond.wait(hush)
+                        continue
+                elif at > clock.now():
+                    clock._sleep(cond, at)
+                    continue
+                try:
+                    self._step()
+                except Exception:  # a bug must not stop every QPU: log it, carry on
+                    log.exception("the scheduler's loop failed at t=%s", at)
+                    cond.wait(1.0)
+
+    # Internals ------------------------------------------------------------------------------
+
+    def _check_placement(self, policy: Policy, backend: LocalBackend) -> None:
+        if backend.scheduler is not self:
+            raise ValueError(f"backend {backend.name!r} belongs to another scheduler")
+        if policy.target not in (None, backend.name):
+            raise ValueError(
+                f"the policy is for {policy.target!r} but the backend is {backend.name!r}"
+            )
+
     def _push(self, at: float, kind: int, payload: Any, foreground: bool = True) -> int:
         seq = next(self._seq)
         heapq.heappush(self._heap, (at, seq, kind, payload, foreground))
         if foreground:
             self._fg_events += 1
-        if not self.clock.virtual:
+        if not self.clock.virtual or self._driver is not None:
             self._cond.notify_all()
         return seq
 
@@ -640,8 +946,20 @@ class Scheduler:
             self._stale = 0
 
     def _step(self) -> None:
-        entry = heapq.heappop(self._heap)
+        """Process the heap's first entry. A job end whose work is still running waits for
+        it: virtual time stands (the pool notifies), wall time lets the job overrun."""
+        entry = self._heap[0]
         at, _, kind, payload, foreground = entry
+        if kind == _COMPLETE and payload._future is not None and _live(entry):
+            if self.clock.virtual:
+                self._cond.wait()
+                return
+            heapq.heappop(self._heap)
+            if foreground:
+                self._fg_events -= 1
+            payload._overdue = True
+            return
+        heapq.heappop(self._heap)
         if not _live(entry):
             self._stale -= 1
             return
@@ -650,16 +968,23 @@ class Scheduler:
         self.clock._reach(at)
         outer, self._stepping = self._stepping, True
         try:
-            if kind == _COMPLETE:
-                self._complete(payload, at)
-            elif kind == _DEADLINE:
-                payload._on_deadline(at)
-            elif kind == _CALL:
-                payload()
+            if self.observer is None:
+                self._process(kind, payload, at)
             else:
-                payload._arrival(at)
+                with self.observer.transaction():
+                    self._process(kind, payload, at)
         finally:
             self._stepping = outer
+
+    def _process(self, kind: int, payload: Any, at: float) -> None:
+        if kind == _COMPLETE:
+            self._complete(payload, at)
+        elif kind == _DEADLINE:
+            payload._on_deadline(at)
+        elif kind == _CALL:
+            payload()
+        else:
+            payload._arrival(at)
 
     def _sync(self) -> float:
         """Process every event due by now (unless inside the loop already); return now."""
@@ -675,28 +1000,54 @@ class Scheduler:
 
     def _admit(self, job: LocalJob) -> None:
         self._fg_live += 1
+        if self.observer is not None:
+            self.observer.job_changed(job)
         job.backend._enqueue(job)
         job.backend._dispatch(job.submitted_at)
-        if not self.clock.virtual:
+        if not self.clock.virtual or self._driver is not None:
+            self._cond.notify_all()
+
+    def _begin(self, job: LocalJob) -> None:
+        """Hand a started job's work to the pool (an injected failure runs nothing)."""
+        work, job.work = job.work, None
+        if work is None or job._failure is not None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="qsession-qpu")
+        self._executing += 1
+        job._future = self._pool.submit(self._execute, job, work)
+
+    def _execute(self, job: LocalJob, work: Callable[[], Any]) -> None:
+        """A pool thread: run the work outside the lock, then hand its outcome to the job."""
+        value: Any = None
+        failure: str | None = None
+        try:
+            value = work()
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            failure = f"{code if isinstance(code, str) else type(exc).__name__}: {exc}"
+        del work
+        with self._cond:
+            if job._future is not None:
+                job._future = None
+                self._executing -= 1
+                job.value, job._failure = value, failure
+                if job._overdue:
+                    job._overdue = False
+                    self._push(self.clock.now(), _COMPLETE, job, not job.background)
             self._cond.notify_all()
 
     def _complete(self, job: LocalJob, at: float) -> None:
         backend = job.backend
         backend._running = None
         failure = job._failure
-        value = None
-        if failure is None and job.work is not None:
-            try:
-                value = job.work()
-            except Exception as exc:
-                failure = f"{type(exc).__name__}: {exc}"
         if job.session is not None:
             if failure is None:
                 job.session._feed(JobCompleted, job.job_id, at)
             else:
                 job.session._feed(JobFailed, job.job_id, at, failure)
         if failure is None:
-            self._finish(job, JobState.COMPLETED, at, None, value)
+            self._finish(job, JobState.COMPLETED, at, None, job.value)
         else:
             self._finish(job, JobState.FAILED, at, failure)
         backend._dispatch(at)
@@ -710,12 +1061,20 @@ class Scheduler:
             backend._running = None
         elif job.state is _QUEUED:
             backend._queued -= 1
+        if job._future is not None:
+            job._future.cancel()
+            job._future = None
+            self._executing -= 1
+        job.work = None
+        job._overdue = False
         job.state = state
         job.ended_at = at
         job.reason = reason
         job.value = value
         if not job.background:
             self._fg_live -= 1
+            if self.observer is not None:
+                self.observer.job_changed(job)
         if was_running:
             self._mark_stale(not job.background)
         if job._callbacks is not None:

@@ -164,7 +164,7 @@ def test_a_jobs_input_leaves_memory_once_it_has_run_and_stays_in_the_store(
         tracemalloc.stop()
     assert kept < 4_000_000, f"{kept / 1e6:.1f} MB of 8 MB of inputs still in memory"
     stored = emulator.cloud.store.load_jobs()
-    assert sum(len(row.params or b"") for row in stored) > 8_000_000
+    assert sum(len(row.params or b"") for row, _ in stored) > 8_000_000
 
 
 def run_padded_jobs(store: SQLiteStore, count: int) -> None:
