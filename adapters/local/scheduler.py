@@ -1066,7 +1066,7 @@ class Scheduler:
             job._future = None
             self._executing -= 1
         job.work = None
-        job._overdue = False
+        overdue, job._overdue = job._overdue, False
         job.state = state
         job.ended_at = at
         job.reason = reason
@@ -1075,7 +1075,7 @@ class Scheduler:
             self._fg_live -= 1
             if self.observer is not None:
                 self.observer.job_changed(job)
-        if was_running:
+        if was_running and not overdue:  # an overdue job's end is no longer in the heap
             self._mark_stale(not job.background)
         if job._callbacks is not None:
             for fn in job._callbacks:
