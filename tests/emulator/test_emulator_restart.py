@@ -120,7 +120,10 @@ def bell(backend: object) -> QuantumCircuit:
 def test_sigkill_mid_workload_loses_no_acknowledged_session_or_job(
     server: Server,
 ) -> None:
-    url = server.start("--speed", "10")
+    # Deterministic whatever the machine's speed: a virtual clock while jobs must finish, and
+    # while they must stay in flight a clock so slow (1 session second per 1000 real ones)
+    # that no job ends and no session timer lapses however long a start or a kill takes.
+    url = server.start("--virtual")
     service = ibm_service(url)
     backend = service.backend("fake_manila")
     circuit = bell(backend)
@@ -128,13 +131,15 @@ def test_sigkill_mid_workload_loses_no_acknowledged_session_or_job(
     sampler = SamplerV2(mode=session)
     done = sampler.run([circuit], shots=40)
     done.result()
+    closed = Session(backend=backend)
+    closed.close()
+    server.kill_9()
+    server.start("--speed", "0.001")
     in_flight = [sampler.run([circuit], shots=40) for _ in range(4)]
     other = service.backend("fake_belem")
     batch = Batch(backend=other)
     batch_jobs = [SamplerV2(mode=batch).run([bell(other)], shots=40) for _ in range(2)]
     batch.close()
-    closed = Session(backend=backend)
-    closed.close()
     workspace = azure_workspace(url)
     ionq = workspace.get_targets("ionq.simulator")
     azure_session = ionq.open_session(name="survivor")
@@ -143,8 +148,8 @@ def test_sigkill_mid_workload_loses_no_acknowledged_session_or_job(
     server.kill_9()
     with sqlite3.connect(server.state) as db:
         pending = db.execute("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")
-        assert pending.fetchone()[0] >= 1, "the kill should catch jobs in flight"
-    server.start("--speed", "10")
+        assert pending.fetchone()[0] == 9, "the kill catches every job in flight"
+    server.start("--virtual")
 
     assert done.status() == "DONE"
     for job in [*in_flight, *batch_jobs]:
