@@ -33,9 +33,10 @@ date carries out what that changes, dispatch included, in the same step.
 The emulator (``qsession serve``) runs on this scheduler too: it chooses the session and job
 ids, rebuilds sessions from their stored traces (``restore_session``, ``restore_job``), hears
 every accepted core event and job change through an ``Observer`` (its store), and lets
-``start()`` drive the loop from a thread. On a virtual clock that thread moves time only when
-jobs are in flight, no request is being handled (``handling()``) and every running job's work
-is done; it jumps to a session timer only after ``quiet`` real seconds without requests, so
+``start()`` drive the loop from a thread. On a virtual clock that thread moves time only while
+jobs are in flight, and only to the next event: to a job end once its work is done (no timer
+can lapse on the way, since the job end is the earliest event), to a session timer only when
+no request is being handled (``handling()``) and none has been for ``quiet`` real seconds, so
 clients between two jobs are not overtaken by time (trio's ``MockClock.autojump_threshold``).
 
 All public methods take the scheduler's lock, so sessions may be used from several threads.
@@ -893,16 +894,21 @@ class Scheduler:
                     continue
                 at, _, kind, payload, _ = heap[0]
                 if clock.virtual:
-                    if not self._fg_live or self._handling:
+                    if not self._fg_live:
                         cond.wait()
                         continue
-                    if kind == _COMPLETE and payload._future is not None:
-                        cond.wait()  # its work is running: time waits for it
+                    if kind == _COMPLETE:
+                        if payload._future is not None:
+                            cond.wait()  # its work is running: time waits for it
+                            continue
+                    elif self._handling:
+                        cond.wait()
                         continue
-                    hush = quiet - (time.monotonic() - self._last_request)
-                    if kind != _COMPLETE and hush > 0:
-                        cond.wait(hush)
-                        continue
+                    else:
+                        hush = quiet - (time.monotonic() - self._last_request)
+                        if hush > 0:
+                            cond.wait(hush)
+                            continue
                 elif at > clock.now():
                     clock._sleep(cond, at)
                     continue
