@@ -6,7 +6,9 @@
 2. Fleet: N sessions x 10 null jobs each (no circuit execution) through the scheduler in
    virtual time, 100 sessions per QPU, a mix of IBM sessions, IBM batches and Azure sessions,
    5 s of think time between a session's jobs. Reports jobs/s at 1k, 10k and 100k sessions;
-   it should stay near linear.
+   it should stay near linear (the 100k fleet under 60 s).
+3. The same fleet of 1,000 sessions on 4 QPUs (250 sessions each, the same load per QPU
+   spread over a 2.5 times longer horizon): sessions contend for each QPU's exclusivity.
 
 Run: ``python benchmarks/local.py`` (``--sizes 1000 10000`` to skip the largest fleet).
 """
@@ -122,8 +124,17 @@ class Workload:
             self.session.close()
 
 
-def fleet(sessions: int, jobs: int = 10, per_backend: int = 100, think: float = 5.0) -> float:
-    """Run the fleet; return the wall seconds it took (setup included)."""
+def fleet(
+    sessions: int,
+    jobs: int = 10,
+    per_backend: int = 100,
+    think: float = 5.0,
+    qpus: int | None = None,
+) -> float:
+    """Run the fleet (on ``qpus`` QPUs, default one per ``per_backend`` sessions); return the
+    wall seconds it took (setup included)."""
+    if qpus is not None:
+        per_backend = math.ceil(sessions / qpus)
     started = time.perf_counter()
     scheduler = Scheduler(VirtualClock())
     rng = random.Random(1)
@@ -160,24 +171,26 @@ def fleet(sessions: int, jobs: int = 10, per_backend: int = 100, think: float = 
     return elapsed
 
 
-def bench_fleet(sizes: list[int]) -> None:
+def bench_fleet(sizes: list[int], four: int) -> None:
     """Each size twice: with Python's cyclic GC as a user has it, and with it paused for the
     run, which isolates the scheduler's own scaling from the GC's scans of the live fleet."""
     print("### Fleet simulation (10 null jobs per session, virtual time)\n")
-    print("| sessions | jobs | seconds | jobs/s | us/job | us/job, GC paused |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for size in sizes:
+    print("| sessions | QPUs | jobs | seconds | jobs/s | us/job | us/job, GC paused |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [(size, None) for size in sizes] + ([(four, 4)] if four else [])
+    for size, qpus in rows:
         gc.collect()
-        seconds = fleet(size)
+        seconds = fleet(size, qpus=qpus)
         gc.collect()
         gc.disable()
         try:
-            paused = fleet(size)
+            paused = fleet(size, qpus=qpus)
         finally:
             gc.enable()
         jobs = size * 10
+        count = qpus or math.ceil(size / 100)
         print(
-            f"| {size:,} | {jobs:,} | {seconds:.2f} | {jobs / seconds:,.0f}"
+            f"| {size:,} | {count:,} | {jobs:,} | {seconds:.2f} | {jobs / seconds:,.0f}"
             f" | {1e6 * seconds / jobs:.1f} | {1e6 * paused / jobs:.1f} |"
         )
     print()
@@ -188,10 +201,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000, 100_000])
+    parser.add_argument(
+        "--four-qpus", type=int, default=1_000, help="sessions of the 4-QPU fleet (0: skip)"
+    )
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.machine()}\n")
     bench_vqe(args.iterations, args.repeat)
-    bench_fleet(args.sizes)
+    bench_fleet(args.sizes, args.four_qpus)
 
 
 if __name__ == "__main__":

@@ -958,7 +958,8 @@ class Scheduler:
         at, _, kind, payload, foreground = entry
         if kind == _COMPLETE and payload._future is not None and _live(entry):
             if self.clock.virtual:
-                self._cond.wait()
+                if not self._steal(payload):
+                    self._cond.wait()
                 return
             heapq.heappop(self._heap)
             if foreground:
@@ -993,12 +994,15 @@ class Scheduler:
             payload._arrival(at)
 
     def _sync(self) -> float:
-        """Process every event due by now (unless inside the loop already); return now."""
+        """Process every event due by now (unless inside the loop already); return now. (A
+        step may wait for a job's work, letting other threads move time meanwhile: now is
+        read again after each step.)"""
         now = self.clock.now()
         if not self._stepping:
             heap = self._heap
             while heap and heap[0][0] <= now:
                 self._step()
+                now = self.clock.now()
         return now
 
     def _new_job_id(self) -> str:
@@ -1015,13 +1019,26 @@ class Scheduler:
 
     def _begin(self, job: LocalJob) -> None:
         """Hand a started job's work to the pool (an injected failure runs nothing)."""
-        work, job.work = job.work, None
-        if work is None or job._failure is not None:
+        if job.work is None or job._failure is not None:
+            job.work = None
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="qsession-qpu")
         self._executing += 1
-        job._future = self._pool.submit(self._execute, job, work)
+        job._future = self._pool.submit(self._execute, job, job.work)
+
+    def _steal(self, job: LocalJob) -> bool:
+        """Run a job's work in this (waiting) thread if no pool thread has started it: a
+        caller waiting for it has nothing else to do. The lock is released meanwhile."""
+        future, work = job._future, job.work
+        if future is None or work is None or not future.cancel():
+            return False
+        saved = self._lock._release_save()  # type: ignore[attr-defined]
+        try:
+            self._execute(job, work)
+        finally:
+            self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+        return True
 
     def _execute(self, job: LocalJob, work: Callable[[], Any]) -> None:
         """A pool thread: run the work outside the lock, then hand its outcome to the job."""
@@ -1036,6 +1053,7 @@ class Scheduler:
         with self._cond:
             if job._future is not None:
                 job._future = None
+                job.work = None  # the input is dropped once it has run
                 self._executing -= 1
                 job.value, job._failure = value, failure
                 if job._overdue:
