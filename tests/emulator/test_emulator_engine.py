@@ -15,17 +15,21 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from azure.core.exceptions import HttpResponseError
 from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import RuntimeEncoder, SamplerV2
 from qiskit_ibm_runtime.exceptions import IBMRuntimeError
 from qsession.adapters.emulator import (
     ServerClock,
     SQLiteStore,
+    azure,
     azure_workspace,
     execution,
+    ibm,
     ibm_service,
 )
 from qsession.adapters.emulator.cloud import AZURE, IBM, Cloud
@@ -96,6 +100,7 @@ def test_a_read_that_lapses_a_session_starts_the_job_queued_behind_it(tmp_path: 
     assert cloud.session("alice", session.id).core.state == "inactive"
     assert cloud.job("bob", queued.id).state == "running"
     assert cloud.queue_length("fake_manila") == 0
+    assert cloud.scheduler.idle_violations() == []
 
 
 def test_shots_above_the_backends_max_shots_are_refused_at_submission(
@@ -116,6 +121,33 @@ def test_azure_shots_above_the_targets_maximum_are_an_invalid_job_definition(
     ionq = azure_workspace(emulator.url).get_targets("ionq.simulator")
     with pytest.raises(HttpResponseError, match="InvalidJobDefinition"):
         ionq.submit(BELL, shots=5_000_000)
+
+
+def test_an_ibm_job_input_over_the_size_limit_is_refused_before_it_is_stored(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ibm, "MAX_JOB_BYTES", 1_000_000)  # 64 MB in the service; 1 MB here
+    service = ibm_service(emulator.url)
+    backend = service.backend("fake_manila")
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    qc.measure_all()
+    isa = generate_preset_pass_manager(backend=backend, optimization_level=1).run(qc)
+    values = np.random.default_rng(1).random((200_000, 1))
+    with pytest.raises(IBMRuntimeError, match="exceeds the 64 MB limit"):
+        SamplerV2(mode=backend).run([(isa, values)], shots=10)
+    assert emulator.cloud.jobs("qsession", IBM) == []
+
+
+def test_an_azure_input_blob_over_the_size_limit_is_refused(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(azure, "MAX_BLOB_BYTES", 1_000_000)  # 64 MiB in the service
+    ionq = azure_workspace(emulator.url).get_targets("ionq.simulator")
+    with pytest.raises(HttpResponseError, match="RequestBodyTooLarge"):
+        ionq.submit({**BELL, "padding": "x" * 2_000_000}, shots=10)
+    assert emulator.cloud.jobs("qsession", AZURE) == []
 
 
 def test_a_long_job_on_one_backend_never_delays_a_job_on_another(
