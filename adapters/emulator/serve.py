@@ -2,7 +2,7 @@
 
 ``main(argv)`` is the command line (``--host``, ``--port``, ``--db``, ``--speed``,
 ``--virtual``, ...); it serves with uvicorn and shuts down cleanly on Ctrl-C or SIGTERM (the
-worker thread stops and the store is closed). ``running(app)`` serves an app from a thread of
+scheduler stops and the store is closed). ``running(app)`` serves an app from a thread of
 the calling process, for tests, benchmarks and notebooks.
 """
 
