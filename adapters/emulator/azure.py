@@ -38,7 +38,17 @@ from qsession.core.records import JobState
 from starlette.convertors import Convertor, register_url_convertor
 
 from .auth import ACCOUNT_PATTERN, Tenancy, Unauthorized
-from .cloud import AZURE, Cloud, CloudJob, CloudSession, Conflict, JobLimitError, NotFound, new_id
+from .cloud import (
+    AZURE,
+    Cloud,
+    CloudJob,
+    CloudSession,
+    Conflict,
+    JobLimitError,
+    NotFound,
+    azure_shots_asked,
+    new_id,
+)
 from .errors import ApiError
 from .execution import shots_of
 from .store import BlobRow
@@ -626,7 +636,7 @@ def create_job(
             attributes=attributes,
             session_id=body.sessionId,
             job_id=job_id,
-            shots=shots_of(input_params),
+            shots=azure_shots_asked(input_params),
         )
     except NotFound:  # the target was checked above: it is the session
         raise ApiError(404, "SessionNotFound", f"Session {body.sessionId} not found.") from None

@@ -40,8 +40,10 @@ from typing import Any
 
 import attrs
 from qsession.adapters.local.azure import DEFAULT_TARGETS
+from qsession.adapters.local.azure_targets import DEFAULT_SHOTS, MAX_SHOTS
 from qsession.adapters.local.model import IBM_QPU, DurationModel
 from qsession.adapters.local.scheduler import (
+    RAN_TOO_LONG,
     JobLimitError,
     LocalBackend,
     LocalJob,
@@ -73,14 +75,23 @@ log = logging.getLogger(__name__)
 IBM, AZURE = "ibm", "azure"
 #: Largest shot count an Azure target takes in the emulator (its own bound: the targets'
 #: limits are provider-specific and not all published).
-AZURE_MAX_SHOTS = 1_000_000
+AZURE_MAX_SHOTS = MAX_SHOTS
 #: Real seconds without requests before virtual time jumps to a session timer.
 QUIET = 0.05
 _EVENT_TYPES: Mapping[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Submit, JobStarted, JobCompleted, JobFailed, JobCancelled, Close, Cancel, Advance)
 }
-__all__ = ["AZURE", "IBM", "Cloud", "CloudJob", "CloudSession", "Conflict", "JobLimitError"]
+__all__ = [
+    "AZURE",
+    "IBM",
+    "RAN_TOO_LONG",
+    "Cloud",
+    "CloudJob",
+    "CloudSession",
+    "Conflict",
+    "JobLimitError",
+]
 
 
 class NotFound(LookupError):
@@ -128,6 +139,13 @@ def ibm_max_shots(name: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def azure_shots_asked(input_params: Mapping[str, Any]) -> int:
+    """The shots an Azure job asks for (``shots``, or Quantinuum's ``count``), unbounded, so
+    that too many are refused at submission; 0 if not a whole number (the job then fails)."""
+    shots = input_params.get("shots", input_params.get("count", DEFAULT_SHOTS))
+    return shots if isinstance(shots, int) and not isinstance(shots, bool) and shots > 0 else 0
+
+
 @attrs.frozen
 class CloudSession:
     """One tenant's session: its stored row and the scheduler's session."""
@@ -152,10 +170,10 @@ class CloudSession:
         return (self.row.tenant, self.row.id)
 
 
-@attrs.frozen
+@attrs.define
 class CloudJob:
     """One tenant's job: its stored row without the input (the store has it) and the
-    scheduler's job (state, times, reason)."""
+    scheduler's job (state, times, reason). ``row`` is replaced when its attributes change."""
 
     row: JobRow
     local: LocalJob
@@ -189,6 +207,14 @@ class CloudJob:
         return self.local.reason
 
     @property
+    def due_at(self) -> float | None:
+        """When a running job ends."""
+        local = self.local
+        if local.state is not JobState.RUNNING or local.started_at is None:
+            return None
+        return local.started_at + local.duration
+
+    @property
     def key(self) -> tuple[str, str]:
         return (self.row.tenant, self.row.id)
 
@@ -219,6 +245,9 @@ class Cloud:
         for name in names:
             duration = IBM_QPU if ibm_backends is None else ibm_backends[name]
             self._add_backend(name, IBM, duration, ibm_max_shots(name))
+        for name in execution.mock_backends(names):
+            twin = execution.mock_twin(name)
+            self._add_backend(name, IBM, self.duration(twin), ibm_max_shots(twin))
         for name, duration in (DEFAULT_TARGETS if azure_targets is None else azure_targets).items():
             self._add_backend(name, AZURE, duration, AZURE_MAX_SHOTS)
         self._sessions: dict[tuple[str, str], CloudSession] = {}
@@ -278,6 +307,16 @@ class Cloud:
     def queue_length(self, backend: str) -> int:
         with self._locked():
             return self.scheduler.backend(backend).queue_length
+
+    def duration(self, backend: str) -> DurationModel:
+        """The duration model of a backend's jobs."""
+        return self.scheduler.backend(backend).duration
+
+    def charge_seconds(self, job: CloudJob) -> float:
+        """The QPU time a job is charged: from its start to its end (to now while it runs)."""
+        if job.started_at is None:
+            return 0.0
+        return (self.clock.now() if job.ended_at is None else job.ended_at) - job.started_at
 
     def _backend(self, provider: str, name: str) -> LocalBackend:
         if self._providers.get(name) != provider:
@@ -374,7 +413,9 @@ class Cloud:
             )
             run = self._work(row, work)
             target = qpu if session is None else session.local
-            local = target.submit(run, shots=shots, job_id=jid, host=row)
+            local = target.submit(
+                run, shots=shots, job_id=jid, host=row, time_limit=self._time_limit(row)
+            )
             job: CloudJob = local.host
             self._jobs[job.key] = job
             return job
@@ -392,6 +433,17 @@ class Cloud:
                 and j.provider == provider
                 and (session_id is None or j.session_id == session_id)
             ]
+
+    def update_job_attributes(
+        self, tenant: str, job_id: str, changes: Mapping[str, Any]
+    ) -> CloudJob:
+        """Change what the REST surface shows of a job (Azure ``PATCH``: name, priority,
+        tags), stored before the answer leaves."""
+        with self._locked():
+            job = self._job(tenant, job_id)
+            job.row = attrs.evolve(job.row, attrs={**job.row.attrs, **changes})
+            self.store.update_job(tenant, job_id, attrs=job.row.attrs)
+            return job
 
     def params(self, tenant: str, job_id: str) -> bytes | None:
         """A job's input, from the store (it leaves memory once the job has run)."""
@@ -451,12 +503,20 @@ class Cloud:
         """The job as the routes see it: the row without its input, and the scheduler's job."""
         return CloudJob(attrs.evolve(row, params=None), local)
 
-    def _work(self, row: JobRow, pubs: Any) -> Callable[[], bytes]:
-        """What the QPU executes: IBM's pubs on the fake backend, an Azure job's input blob."""
+    def _work(self, row: JobRow, work: Any) -> Callable[[], bytes]:
+        """What the QPU executes: IBM's decoded work on the fake backend, an Azure job's input
+        blob on its target."""
         if row.provider == IBM:
-            return partial(execution.run_ibm, self.executors, row.backend, row.program, pubs)
-        inputs = row.attrs.get("inputParams") or {}
-        return partial(execution.run_azure, self.executors, row.program, row.params, inputs)
+            return partial(execution.run_ibm, self.executors, row.backend, row.program, work)
+        return partial(
+            execution.run_azure, self.executors, row.backend, row.program, row.params, row.attrs
+        )
+
+    @staticmethod
+    def _time_limit(row: JobRow) -> float | None:
+        """An IBM job's ``max_execution_time`` (sent as ``cost``): it ends cancelled there."""
+        limit = row.attrs.get("cost") if row.provider == IBM else None
+        return None if limit is None else float(limit)
 
     # The scheduler's observer: every change is written in the request's or step's transaction.
 
@@ -549,6 +609,7 @@ class Cloud:
                 ended_at=progress.ended_at,
                 reason=progress.reason,
                 shots=shots,
+                time_limit=self._time_limit(row),
             )
             local.host = job = self._view(row, local)
             self._jobs[job.key] = job
@@ -560,7 +621,7 @@ class Cloud:
     def _restored_work(self, row: JobRow) -> tuple[Callable[[], bytes], int]:
         if row.provider == IBM:
             assert row.params is not None
-            pubs = execution.ibm_pubs(row.program, execution.decode_ibm_params(row.params))
-            return self._work(row, pubs), execution.pubs_shots(pubs)
-        shots = execution.azure_shots(row.attrs.get("inputParams") or {})
+            work = execution.ibm_work(row.program, execution.decode_ibm_params(row.params))
+            return self._work(row, work), execution.work_shots(work)
+        shots = execution.shots_of(row.attrs.get("inputParams") or {})
         return self._work(row, None), shots

@@ -109,6 +109,8 @@ _ENTRY_KINDS: dict[str, type[StateEntry | ExclusivityEntry]] = {
 _QUEUED, _RUNNING = JobState.QUEUED, JobState.RUNNING
 
 log = logging.getLogger(__name__)
+#: Why a job stopped at its time limit ends cancelled (IBM's words for ``max_execution_time``).
+RAN_TOO_LONG = "Ran too long"
 
 
 def default_workers() -> int:
@@ -164,6 +166,7 @@ class LocalJob:
 
     __slots__ = (
         "_callbacks",
+        "_cut",
         "_failure",
         "_future",
         "_overdue",
@@ -198,6 +201,7 @@ class LocalJob:
         name: str | None = None,
         duration: float | None = None,
         background: bool = False,
+        time_limit: float | None = None,
     ) -> None:
         self.job_id = job_id
         self.backend = backend
@@ -208,6 +212,10 @@ class LocalJob:
         self.name = name
         self.background = background
         self.duration = backend.duration.seconds(shots) if duration is None else duration
+        #: Whether the time limit stops the job before its work is done (it ends cancelled).
+        self._cut = time_limit is not None and self.duration > time_limit
+        if time_limit is not None and self._cut:
+            self.duration = float(time_limit)
         self.state = _QUEUED
         self.submitted_at = at
         self.started_at: float | None = None
@@ -319,9 +327,12 @@ class LocalBackend:
         name: str | None = None,
         job_id: str | None = None,
         host: Any = None,
+        time_limit: float | None = None,
     ) -> LocalJob:
         """Queue a job outside any session (IBM job mode, an Azure job with no session).
-        Raises ``JobLimitError`` for more shots than ``max_shots``, queueing nothing."""
+        Raises ``JobLimitError`` for more shots than ``max_shots``, queueing nothing. A job
+        whose duration exceeds ``time_limit`` seconds runs that long and ends cancelled,
+        ``RAN_TOO_LONG`` (IBM ``max_execution_time``)."""
         scheduler = self.scheduler
         self._check(shots)
         with scheduler._lock:
@@ -335,6 +346,7 @@ class LocalBackend:
                 shots=shots,
                 tags=tuple(tags),
                 name=name,
+                time_limit=time_limit,
             )
             job.host = host
             scheduler._admit(job)
@@ -489,10 +501,12 @@ class LocalSession:
         name: str | None = None,
         job_id: str | None = None,
         host: Any = None,
+        time_limit: float | None = None,
     ) -> LocalJob:
         """Queue a job in the session; raises the core's ``SessionClosedError`` if it no longer
         accepts jobs (``InvalidEventError`` for a job id in use, ``JobLimitError`` for more
-        shots than the QPU's ``max_shots``), before anything is queued or run."""
+        shots than the QPU's ``max_shots``), before anything is queued or run. ``time_limit``
+        as for ``LocalBackend.submit``."""
         scheduler = self.scheduler
         self.backend._check(shots)
         with scheduler._lock:
@@ -506,6 +520,7 @@ class LocalSession:
                 shots=shots,
                 tags=tuple(tags),
                 name=name,
+                time_limit=time_limit,
             )
             job.host = host
             self._feed(Submit, job.job_id, at, self.backend.name)
@@ -728,12 +743,15 @@ class Scheduler:
         ended_at: float | None = None,
         reason: str | None = None,
         shots: int = 0,
+        time_limit: float | None = None,
     ) -> LocalJob:
         """A job rebuilt from its stored row, in submission order: a queued one queues again, a
         running one executes again and ends at its stored start plus its duration, an ended
         one is kept for its views (``work`` is then ignored). ``resume()`` follows."""
         with self._lock:
-            job = LocalJob(job_id, backend, session, None, at=submitted_at, shots=shots)
+            job = LocalJob(
+                job_id, backend, session, None, at=submitted_at, shots=shots, time_limit=time_limit
+            )
             job.started_at, job.ended_at, job.reason = started_at, ended_at, reason
             if session is not None:
                 session._jobs[job_id] = job
@@ -1019,7 +1037,7 @@ class Scheduler:
 
     def _begin(self, job: LocalJob) -> None:
         """Hand a started job's work to the pool (an injected failure runs nothing)."""
-        if job.work is None or job._failure is not None:
+        if job.work is None or job._failure is not None or job._cut:
             job.work = None
             return
         if self._pool is None:
@@ -1063,7 +1081,13 @@ class Scheduler:
 
     def _complete(self, job: LocalJob, at: float) -> None:
         backend = job.backend
-        backend._running = None
+        backend._running = None  # this end is being processed: it is not stale
+        if job._cut:
+            if job.session is not None:
+                job.session._feed(JobCancelled, job.job_id, at)
+            self._finish(job, JobState.CANCELLED, at, RAN_TOO_LONG)
+            backend._dispatch(at)
+            return
         failure = job._failure
         if job.session is not None:
             if failure is None:
