@@ -21,8 +21,9 @@ A second table times the emulator's work pool alone: the same Bell-state jobs ex
 emulator executes them (``execution.run_ibm``), serially, on a thread pool and on a process
 pool, which is how the pool kind was chosen.
 
-    python benchmarks/serve.py                 # 40 jobs per thread
-    python benchmarks/serve.py --jobs 10       # quicker
+    python -P benchmarks/serve.py              # 40 jobs per thread (-P: benchmarks/azure.py
+                                               # would shadow the azure package)
+    python -P benchmarks/serve.py --jobs 10    # quicker
 """
 
 from __future__ import annotations
