@@ -174,11 +174,16 @@ def test_sigkill_mid_workload_loses_no_acknowledged_session_or_job(
 
 
 def test_timers_resume_from_stored_times_after_a_restart(server: Server) -> None:
-    url = server.start("--speed", "60")
+    # The session is made active in virtual time, so no real delay can lapse it first; the
+    # server that follows runs at 60 session seconds per real second from its start, so the
+    # 1.5 s it is down for and the restart count 90 s and more, whatever the machine's speed.
+    url = server.start("--virtual")
     backend = ibm_service(url).backend("fake_manila")
     session = Session(backend=backend)
     SamplerV2(mode=session).run([bell(backend)], shots=20).result()
     assert session.details()["state"] == "active"
+    server.kill_9()
+    server.start("--speed", "60")
     server.kill_9()
     time.sleep(1.5)  # 90 session seconds pass while the server is down
     server.start("--speed", "60")
