@@ -89,3 +89,10 @@ def test_advancing_a_real_clock_is_refused(start_emulator: Callable[..., Emulato
     )
     assert answer.status_code == 409
     assert answer.json()["error"]["code"] == "ClockNotVirtual"
+
+
+def test_serve_rejects_a_work_pool_of_no_threads_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--workers", "0", "--db", str(tmp_path / "x.db")]) == 2
+    assert capsys.readouterr().err == "qsession serve: --workers must be at least 1\n"
