@@ -2,8 +2,10 @@
 
 ``create_app(store, clock)`` builds it; its lifespan starts the scheduler's driver thread and
 stops it (and closes the store) on shutdown. Every HTTP request is marked as being handled
-while it runs, so virtual time never moves under a request. The OpenAPI schema of every route
-is at ``/openapi.json``.
+while it runs, so virtual time never moves under a request. ``GET /emulator/v1/clock`` answers
+any accepted key; ``POST /emulator/v1/clock/advance`` moves every tenant's sessions, so it takes
+the admin key (``x-qsession-admin-key``) and answers 403 without it. The interactive docs and
+the OpenAPI schema (``/docs``, ``/redoc``, ``/openapi.json``) are served only with ``docs=True``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from qsession.adapters.local.model import DurationModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import azure, dashboard, errors, ibm
-from .auth import Tenancy, Unauthorized
-from .clock import ServerClock
+from .auth import ADMIN_HEADER, Forbidden, Tenancy, Unauthorized
+from .clock import MAX_ADVANCE, ClockError, ServerClock
 from .cloud import Cloud, Conflict
 from .errors import ApiError
 from .store import Store
@@ -43,9 +45,22 @@ def _caller(
         raise ApiError(401, "Unauthorized", str(exc)) from None
 
 
+def _admin(
+    request: Request, credential: Annotated[str | None, Header(alias=ADMIN_HEADER)] = None
+) -> None:
+    """The admin key, and nothing else."""
+    tenancy: Tenancy = request.app.state.tenancy
+    try:
+        tenancy.check_admin(credential)
+    except Forbidden as exc:
+        raise ApiError(403, exc.code, str(exc)) from None
+
+
 class Advance(BaseModel):
+    """``seconds``: a number (not a boolean) above 0 and at most ten years."""
+
     model_config = ConfigDict(extra="forbid")
-    seconds: float = Field(ge=0, le=10 * 365 * 86400)
+    seconds: float = Field(gt=0, le=MAX_ADVANCE, strict=True, allow_inf_nan=False)
 
 
 def _clock_json(cloud: Cloud) -> dict[str, Any]:
@@ -59,14 +74,17 @@ def get_clock(request: Request) -> dict[str, Any]:
     return _clock_json(request.app.state.cloud)
 
 
-@admin.post("/clock/advance", dependencies=[Depends(_caller)])
+@admin.post("/clock/advance", dependencies=[Depends(_admin)])
 def advance_clock(body: Advance, request: Request) -> dict[str, Any]:
-    """Virtual clock only: let ``seconds`` of session time pass (TTLs lapse, jobs end)."""
+    """Admin key, virtual clock only: let ``seconds`` of session time pass (TTLs lapse, jobs
+    end) for every tenant; refused (400, nothing changed) past the clock's horizon."""
     cloud: Cloud = request.app.state.cloud
     try:
         cloud.advance(body.seconds)
     except Conflict as exc:
         raise ApiError(409, "ClockNotVirtual", str(exc)) from None
+    except ClockError as exc:
+        raise ApiError(400, "InvalidClockAdvance", str(exc)) from None
     return _clock_json(cloud)
 
 
@@ -90,6 +108,8 @@ def create_app(
     clock: ServerClock,
     *,
     api_keys: Collection[str] | None = None,
+    admin_key: str | None = None,
+    docs: bool = False,
     plan: str = "premium",
     seed: int | None = None,
     ibm_backends: Mapping[str, DurationModel] | None = None,
@@ -98,9 +118,11 @@ def create_app(
 ) -> FastAPI:
     """The emulator as an ASGI app over ``store`` (state) and ``clock`` (session time).
 
-    ``api_keys`` restricts the accepted keys (None accepts any); ``plan`` is the IBM plan every
-    instance has; ``seed`` makes circuit sampling reproducible; ``workers`` bounds the threads
-    that execute jobs (default: ``default_workers()`` of the local scheduler).
+    ``api_keys`` restricts the accepted keys (None accepts any); ``admin_key`` enables the
+    admin routes; ``docs`` serves ``/docs``, ``/redoc`` and ``/openapi.json`` (to anyone who
+    can reach the server); ``plan`` is the IBM plan every instance has; ``seed`` makes
+    circuit sampling reproducible; ``workers`` bounds the threads that execute jobs (default:
+    ``default_workers()`` of the local scheduler).
     """
     cloud = Cloud(
         store,
@@ -111,7 +133,7 @@ def create_app(
         azure_targets=azure_targets,
         workers=workers,
     )
-    tenancy = Tenancy(store, api_keys)
+    tenancy = Tenancy(store, api_keys, admin_key=admin_key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,6 +149,9 @@ def create_app(
         summary="IBM Qiskit Runtime and Azure Quantum sessions and jobs, served locally.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.cloud = cloud
     app.state.tenancy = tenancy

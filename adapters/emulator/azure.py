@@ -17,7 +17,9 @@ written where its ``outputDataUri`` says (by default ``rawOutputData`` in its ow
 container, ``{id}/rawOutputData`` in a shared one).
 
 Blobs are path-style, as Azurite serves them: ``/{account}/{container}/{blob}?{sas}``, with
-one account per tenant and a SAS whose signature only this emulator can produce.
+one account per tenant and service SAS signed and verified as Azure Storage does (``auth``):
+a container SAS (read, create, write) for uploads, a read-only blob SAS for outputs, each
+valid for ``SAS_LIFETIME``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from qsession.core.errors import InvalidEventError, PolicyError, SessionClosedEr
 from qsession.core.records import JobState
 from starlette.convertors import Convertor, register_url_convertor
 
-from .auth import ACCOUNT_PATTERN, Tenancy, Unauthorized
+from .auth import ACCOUNT_PATTERN, Forbidden, Tenancy, Unauthorized
 from .cloud import (
     AZURE,
     Cloud,
@@ -66,8 +68,8 @@ SESSION_TERMINAL = (
     "Session is already in a terminal state. This may have been due to failures in prior jobs"
     " in the session."
 )
-#: A SAS expiry far away, so the client never asks for a fresh one before downloading.
-SAS_EXPIRY = "2099-12-31T23:59:59Z"
+#: Permissions of the container SAS the emulator hands out (read, create, write).
+CONTAINER_PERMISSIONS = "rcw"
 #: Largest blob accepted.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 OUTPUT_BLOB = "rawOutputData"
@@ -117,10 +119,13 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _sas(request: Request, account: str, container: str, kind: str = "c") -> str:
+def _sas_url(request: Request, account: str, container: str, blob: str | None = None) -> str:
+    """A signed URL: the container (read, create, write) or one blob (read only)."""
     tenancy: Tenancy = request.app.state.tenancy
-    sig = tenancy.sas_signature(account, container)
-    return f"sv=2023-11-03&se={SAS_EXPIRY.replace(':', '%3A')}&sr={kind}&sp=racwdl&sig={sig}"
+    url = f"{_base(request)}/{account}/{container}"
+    if blob is None:
+        return f"{url}?{tenancy.sas(account, container, permissions=CONTAINER_PERMISSIONS)}"
+    return f"{url}/{blob}?{tenancy.sas(account, container, blob, permissions='r')}"
 
 
 # Providers -----------------------------------------------------------------------------------
@@ -446,13 +451,10 @@ class SasRequest(BaseModel):
 
 @router.post("/storage/sasUri")
 def sas_uri(*, body: SasRequest, request: Request, tenant: Tenant) -> dict[str, str]:
-    """A SAS URL for a container (or one blob) of the tenant's storage account."""
+    """A SAS URL for a container (read, create, write) or one blob (read only) of the
+    tenant's storage account."""
     account = Tenancy.storage_account(tenant)
-    url = f"{_base(request)}/{account}/{body.containerName}"
-    if body.blobName is not None:
-        url += f"/{body.blobName}"
-    kind = "c" if body.blobName is None else "b"
-    return {"sasUri": f"{url}?{_sas(request, account, body.containerName, kind)}"}
+    return {"sasUri": _sas_url(request, account, body.containerName, body.blobName)}
 
 
 # Jobs ----------------------------------------------------------------------------------------
@@ -501,8 +503,6 @@ def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
         error = {"code": code, "message": message}
     elif job.state is JobState.CANCELLED:
         error = {"code": "JobCancelled", "message": job.reason or ""}
-    base = _base(request)
-    output_uri = f"{base}/{account}/{container}/{name}?{_sas(request, account, container, 'b')}"
     spec = azure_targets.target(job.backend)
     input_format = job.program
     produced = spec.formats.get(input_format, ())
@@ -516,10 +516,10 @@ def job_json(request: Request, cloud: Cloud, job: CloudJob) -> dict[str, Any]:
         "jobType": "QuantumComputing",
         "status": job_status(cloud, job),
         "sessionId": job.session_id,
-        "containerUri": f"{base}/{account}/{container}?{_sas(request, account, container)}",
+        "containerUri": _sas_url(request, account, container),
         "inputDataUri": a.get("inputDataUri"),
         "inputDataFormat": input_format,
-        "outputDataUri": output_uri,
+        "outputDataUri": _sas_url(request, account, container, name),
         "outputDataFormat": a.get("outputDataFormat") or (produced[0] if produced else None),
         "inputParams": a.get("inputParams"),
         "metadata": a.get("metadata"),
@@ -551,7 +551,10 @@ def _usage(job: CloudJob) -> dict[str, Any] | None:
 
 def _blob_path(tenant: str, uri: str, what: str) -> tuple[str, str, str]:
     """The (account, container, blob) a job URI names; it must be the tenant's own."""
-    parts = urlsplit(uri).path.strip("/").split("/", 2)
+    try:
+        parts = urlsplit(uri).path.strip("/").split("/", 2)
+    except ValueError as exc:  # e.g. "http://[": an unclosed IPv6 host
+        raise ApiError(400, "InvalidJobDefinition", f"{what} is not a valid URI: {exc}") from None
     account = Tenancy.storage_account(tenant)
     if len(parts) < 2 or parts[0] != account or not parts[1]:
         raise ApiError(400, "InvalidJobDefinition", f"{what} must be a container of this workspace")
@@ -741,14 +744,24 @@ CONTAINER = "/{account:account}/{container}"
 BLOB = "/{account:account}/{container}/{blob:path}"
 
 
-def _authorize(request: Request, account: str, container: str) -> None:
+def _authorize(
+    request: Request, account: str, container: str, blob: str | None, allowed: str
+) -> None:
+    """403 in the Storage shape unless the request's SAS grants one of ``allowed`` here."""
     tenancy: Tenancy = request.app.state.tenancy
-    if not tenancy.check_sas(account, container, request.query_params.get("sig")):
-        raise ApiError(
-            403,
-            "AuthenticationFailed",
-            "Server failed to authenticate the request: the SAS signature is missing or invalid.",
+    try:
+        tenancy.verify_sas(
+            account,
+            container,
+            blob,
+            request.query_params,
+            allowed=allowed,
+            now=time.time(),
+            https=request.url.scheme == "https",
+            client=None if request.client is None else request.client.host,
         )
+    except Forbidden as exc:
+        raise ApiError(403, exc.code, str(exc)) from None
 
 
 @storage.api_route(CONTAINER, methods=["PUT"], operation_id="create_container")
@@ -758,7 +771,7 @@ def container(
     *, account: str, container: str, request: Request, restype: str | None = None
 ) -> Response:
     """Container existence and creation (older clients); containers exist once signed."""
-    _authorize(request, account, container)
+    _authorize(request, account, container, None, "cw" if request.method == "PUT" else "r")
     if restype != "container":
         raise ApiError(400, "InvalidQueryParameterValue", "Expected restype=container.")
     status = 201 if request.method == "PUT" else 200
@@ -767,8 +780,11 @@ def container(
 
 @storage.put(BLOB, status_code=201, operation_id="put_blob")
 async def put_blob(*, account: str, container: str, blob: str, request: Request) -> Response:
-    """Upload a block blob in one request (what azure-storage-blob does for small data)."""
-    _authorize(request, account, container)
+    """Upload a block blob in one request (what azure-storage-blob does for small data):
+    overwriting needs ``w``, creating ``c`` or ``w``."""
+    cloud: Cloud = request.app.state.cloud
+    exists = cloud.store.get_blob(account, container, blob) is not None
+    _authorize(request, account, container, blob, "w" if exists else "cw")
     if request.headers.get("x-ms-blob-type", "BlockBlob") != "BlockBlob":
         raise ApiError(400, "InvalidHeaderValue", "Only BlockBlob is supported.")
     length = request.headers.get("content-length")
@@ -777,7 +793,6 @@ async def put_blob(*, account: str, container: str, blob: str, request: Request)
     data = await request.body()
     if len(data) > MAX_BLOB_BYTES:
         raise ApiError(413, "RequestBodyTooLarge", "The blob is larger than 64 MiB.")
-    cloud: Cloud = request.app.state.cloud
     row = BlobRow(
         account,
         container,
@@ -800,6 +815,14 @@ async def put_blob(*, account: str, container: str, blob: str, request: Request)
 
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+#: Response headers a SAS may override (they are signed).
+_OVERRIDES = {
+    "rscc": "Cache-Control",
+    "rscd": "Content-Disposition",
+    "rsce": "Content-Encoding",
+    "rscl": "Content-Language",
+    "rsct": "Content-Type",
+}
 
 
 @storage.api_route(BLOB, methods=["GET"], operation_id="get_blob")
@@ -813,8 +836,9 @@ def get_blob(
     x_ms_range: Annotated[str | None, Header()] = None,
     range: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Download a blob (honouring ``x-ms-range``) or, with HEAD, its properties."""
-    _authorize(request, account, container)
+    """Download a blob (honouring ``x-ms-range`` and the SAS's signed header overrides) or,
+    with HEAD, its properties."""
+    _authorize(request, account, container, blob, "r")
     cloud: Cloud = request.app.state.cloud
     row = cloud.store.get_blob(account, container, blob)
     if row is None:
@@ -828,6 +852,9 @@ def get_blob(
     }
     if row.content_encoding:
         headers["Content-Encoding"] = row.content_encoding
+    for parameter, header in _OVERRIDES.items():
+        if request.query_params.get(parameter):
+            headers[header] = request.query_params[parameter]
     size = len(row.data)
     wanted = x_ms_range or range
     if request.method == "HEAD" or wanted is None:

@@ -29,10 +29,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache, partial
@@ -253,9 +251,8 @@ class Cloud:
         self._sessions: dict[tuple[str, str], CloudSession] = {}
         self._jobs: dict[tuple[str, str], CloudJob] = {}
         self._restore()
-        epoch = store.get_meta("epoch")
         #: Wall-clock seconds (Unix time) of session time 0: REST timestamps are epoch + t.
-        self.epoch = time.time() - clock.now() if epoch is None else float(epoch)
+        self.epoch = clock.epoch(store.get_meta("epoch"))
         with store.transaction():
             store.set_meta("epoch", repr(self.epoch))
             store.set_meta("clock", clock.reading())
@@ -367,14 +364,16 @@ class Cloud:
             return found
 
     def close_session(self, tenant: str, session_id: str) -> CloudSession:
-        """Stop accepting jobs; submitted ones still run (IBM PATCH, Azure ``:close``)."""
+        """Stop accepting jobs; submitted ones still run (IBM PATCH, Azure ``:close``). A
+        session that already accepts no jobs is left as it is (nothing is recorded)."""
         with self._locked():
             session = self._session(tenant, session_id)
             session.local.close()
             return session
 
     def cancel_session(self, tenant: str, session_id: str) -> CloudSession:
-        """IBM ``cancel()``: end the session now, cancelling its queued jobs."""
+        """IBM ``cancel()``: end the session now, cancelling its queued jobs. A session that
+        has already ended is left as it is (nothing is recorded)."""
         with self._locked():
             session = self._session(tenant, session_id)
             session.local.cancel()
@@ -463,13 +462,12 @@ class Cloud:
         return self.store.get_result(tenant, job_id)
 
     def advance(self, seconds: float) -> float:
-        """Virtual clocks only: let ``seconds`` pass, firing every event due meanwhile."""
+        """Virtual clocks only: let ``seconds`` pass, firing every event due meanwhile
+        (``ClockError``, changing nothing, for seconds outside the clock's bounds)."""
         if not self.clock.virtual:
             raise Conflict("the clock is real; only a virtual clock can be advanced")
-        if not 0 <= seconds < math.inf:
-            raise ValueError(f"seconds must be a finite number >= 0; got {seconds!r}")
         with self.scheduler._cond:
-            until = self.clock.now() + seconds
+            until = self.clock.advance_to(seconds)
             self.scheduler.run(until=until)
             with self.store.transaction():
                 self.store.set_meta("clock", self.clock.reading())

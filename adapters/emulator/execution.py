@@ -65,6 +65,11 @@ __all__ = ["ExecutionError", "Executors", "run_azure", "shots_of"]
 IBM_DEFAULT_SHOTS = 4096
 #: Qiskit Runtime's default estimator precision (4096 shots per parameter set).
 IBM_DEFAULT_PRECISION = 0.015625
+#: The most shots an IBM job may ask for (shots x parameter sets over its pubs; an estimator
+#: pub's shots are 1/precision**2): the emulator's bound, so every job's QPU time is finite.
+MAX_JOB_SHOTS = 10_000_000
+#: The finest estimator precision a pub may ask for (1/precision**2 = ``MAX_JOB_SHOTS``).
+MIN_PRECISION = MAX_JOB_SHOTS**-0.5
 
 
 @cache
@@ -215,14 +220,37 @@ def ibm_pubs(program: str, params: Mapping[str, Any]) -> list[SamplerPub] | list
     pubs = params.get("pubs")
     if not isinstance(options, dict) or not isinstance(pubs, list) or not pubs:
         raise ExecutionError("params.pubs must be a non-empty list of pubs")
+    shots = options.get("default_shots")
+    if shots is not None and not _whole(shots, MAX_JOB_SHOTS):
+        raise ExecutionError(
+            f"options.default_shots must be a whole number from 1 to {MAX_JOB_SHOTS}; got {shots!r}"
+        )
+    precision = options.get("default_precision")
+    if precision is not None:
+        _check_precision("options.default_precision", precision)
     try:
         if program == "sampler":
-            shots = options.get("default_shots") or IBM_DEFAULT_SHOTS
-            return [SamplerPub.coerce(_tuple(pub), shots) for pub in pubs]
-        precision = options.get("default_precision")
-        return [EstimatorPub.coerce(_tuple(pub), precision) for pub in pubs]
+            return [SamplerPub.coerce(_tuple(pub), shots or IBM_DEFAULT_SHOTS) for pub in pubs]
+        coerced = [EstimatorPub.coerce(_tuple(pub), precision) for pub in pubs]
     except Exception as exc:
         raise ExecutionError(f"invalid pubs: {exc}") from exc
+    for index, pub in enumerate(coerced):
+        if pub.precision is not None:
+            _check_precision(f"the precision of pub {index}", pub.precision)
+    return coerced
+
+
+def _whole(value: Any, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+
+
+def _check_precision(what: str, value: Any) -> None:
+    finite = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not finite or value < MIN_PRECISION:
+        raise ExecutionError(
+            f"{what} must be a finite number of at least {MIN_PRECISION:.3g} (at most"
+            f" {MAX_JOB_SHOTS} shots); got {value!r}"
+        )
 
 
 def _tuple(pub: Any) -> Any:
@@ -231,15 +259,20 @@ def _tuple(pub: Any) -> Any:
 
 def pubs_shots(pubs: list[SamplerPub] | list[EstimatorPub]) -> int:
     """Shots the pubs ask for, for the QPU time model (sampler: shots x parameter sets;
-    estimator: 1/precision**2 x parameter sets, Qiskit Runtime's default precision)."""
+    estimator: 1/precision**2 x parameter sets, Qiskit Runtime's default precision);
+    ``ExecutionError`` above ``MAX_JOB_SHOTS``."""
     total = 0
     for pub in pubs:
         if isinstance(pub, SamplerPub):
             total += (pub.shots or IBM_DEFAULT_SHOTS) * math.prod(pub.shape)
         else:
-            total += math.ceil((pub.precision or IBM_DEFAULT_PRECISION) ** -2) * math.prod(
-                pub.shape
-            )
+            precision = IBM_DEFAULT_PRECISION if pub.precision is None else pub.precision
+            total += math.ceil(precision**-2) * math.prod(pub.shape)
+    if total > MAX_JOB_SHOTS:
+        raise ExecutionError(
+            f"the job asks for {total} shots (shots x parameter sets over its pubs); at most"
+            f" {MAX_JOB_SHOTS} are allowed"
+        )
     return total
 
 

@@ -207,7 +207,7 @@ class SessionCreate(BaseModel):
     mode: Literal["dedicated", "batch"] = "dedicated"
     backend: str = Field(min_length=1, max_length=100)
     instance: str | None = None
-    max_ttl: int | None = Field(default=None, ge=1)
+    max_ttl: int | None = Field(default=None, ge=1, strict=True)
 
 
 class SessionUpdate(BaseModel):
@@ -357,6 +357,7 @@ def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str,
         raise ApiError(413, "PayloadTooLarge", "Job input exceeds the 64 MB limit.")
     try:
         work = execution.ibm_work(body.program_id, execution.decode_ibm_params(raw))
+        shots = execution.work_shots(work)
     except ExecutionError as exc:
         raise ApiError(400, "InvalidParams", str(exc)) from None
     except Exception as exc:
@@ -378,7 +379,7 @@ def create_job(*, body: JobCreate, tenant: Tenant, cloud: CloudDep) -> dict[str,
             params=raw,
             attributes=attributes,
             session_id=body.session_id,
-            shots=execution.work_shots(work),
+            shots=shots,
             work=work,
         )
     except NotFound as exc:

@@ -1,15 +1,18 @@
 """``qsession serve``: run the emulator on 127.0.0.1 and print the client settings to paste.
 
 ``main(argv)`` is the command line (``--host``, ``--port``, ``--db``, ``--speed``,
-``--virtual``, ...); it serves with uvicorn and shuts down cleanly on Ctrl-C or SIGTERM (the
-scheduler stops and the store is closed). ``running(app)`` serves an app from a thread of
-the calling process, for tests, benchmarks and notebooks.
+``--virtual``, ``--admin-key``, ``--docs``, ...); it serves with uvicorn and shuts down cleanly
+on Ctrl-C or SIGTERM (the scheduler stops and the store is closed). ``running(app)`` serves
+an app from a thread of the calling process, for tests, benchmarks and notebooks. Every log
+line either writes (the access log included) has its SAS signatures, tokens and keys redacted.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import os
 import signal
 import socket
 import sqlite3
@@ -18,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,6 +29,7 @@ from fastapi import FastAPI
 from qsession.cli import OneLineParser
 
 from .app import create_app
+from .auth import RedactSecrets
 from .clients import (
     AZURE_LOCATION,
     AZURE_RESOURCE_GROUP,
@@ -32,7 +37,7 @@ from .clients import (
     AZURE_WORKSPACE,
     IBM_INSTANCE,
 )
-from .clock import ServerClock
+from .clock import MAX_SPEED, MIN_SPEED, ClockError, ServerClock, check_speed
 from .store import SQLiteStore
 
 DEFAULT_DB = "qsession-serve.db"
@@ -84,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         " ':memory:' keeps nothing, for CI (default: %(default)s in the current directory)",
     )
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="session seconds per real second (default: 1)"
+        "--speed",
+        type=float,
+        default=1.0,
+        help=f"session seconds per real second, from {MIN_SPEED:g} to {MAX_SPEED:g} (default: 1)",
     )
     parser.add_argument(
         "--virtual",
@@ -98,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
         dest="api_keys",
         metavar="KEY",
         help="accept only this API key (repeatable; default: any key)",
+    )
+    parser.add_argument(
+        "--admin-key",
+        default=os.environ.get("QSESSION_ADMIN_KEY"),
+        metavar="KEY",
+        help="enable the admin routes (the clock) for requests with x-qsession-admin-key: KEY"
+        " (default: $QSESSION_ADMIN_KEY; unset: no admin routes)",
+    )
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="serve /docs, /redoc and /openapi.json (without a key, to anyone who can connect)",
     )
     parser.add_argument(
         "--plan",
@@ -130,16 +150,47 @@ def build(
     speed: float = 1.0,
     virtual: bool = False,
     api_keys: Sequence[str] | None = None,
+    admin_key: str | None = None,
+    docs: bool = False,
     plan: str = "premium",
     seed: int | None = None,
     workers: int | None = None,
 ) -> FastAPI:
-    """The app over the SQLite file ``db``, its clock resumed from what the file says."""
+    """The app over the SQLite file ``db``, its clock resumed from what the file says
+    (``ClockError`` if the file holds a clock no bounded clock can have left)."""
     store = SQLiteStore(db)
-    clock = ServerClock(
-        speed=speed, virtual=virtual, start=ServerClock.resumed(store.get_meta("clock"))
-    )
-    return create_app(store, clock, api_keys=api_keys, plan=plan, seed=seed, workers=workers)
+    try:
+        clock = ServerClock(
+            speed=speed, virtual=virtual, start=ServerClock.resumed(store.get_meta("clock"))
+        )
+        return create_app(
+            store,
+            clock,
+            api_keys=api_keys,
+            admin_key=admin_key,
+            docs=docs,
+            plan=plan,
+            seed=seed,
+            workers=workers,
+        )
+    except BaseException:
+        store.close()
+        raise
+
+
+def log_config(level: str = "warning") -> dict[str, Any]:
+    """uvicorn's logging configuration with secrets redacted on every handler, and the
+    emulator's own loggers (``qsession``) on its default handler at ``level``."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": RedactSecrets}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    config["loggers"]["qsession"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -156,8 +207,13 @@ def _bind(host: str, port: int) -> socket.socket:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until Ctrl-C or SIGTERM."""
     args = _parser().parse_args(argv)
-    if not args.speed > 0:
-        print("qsession serve: --speed must be positive", file=sys.stderr)
+    try:
+        check_speed(args.speed)
+    except ClockError as exc:
+        print(f"qsession serve: --speed: {exc}", file=sys.stderr)
+        return 2
+    if args.admin_key == "":
+        print("qsession serve: --admin-key must not be empty", file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 1:
         print("qsession serve: --workers must be at least 1", file=sys.stderr)
@@ -179,11 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             speed=args.speed,
             virtual=args.virtual,
             api_keys=args.api_keys,
+            admin_key=args.admin_key,
+            docs=args.docs,
             plan=args.plan,
             seed=args.seed,
             workers=args.workers,
         )
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError, ValueError) as exc:  # ClockError is a ValueError
         sock.close()
         print(
             f"qsession serve: cannot use {args.db!r} as the state file ({exc}); pass --db a"
@@ -193,12 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     where = "memory" if args.db == ":memory:" else str(Path(args.db).resolve())
     mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
-    print(f"qsession serve: {url} ({mode}); Ctrl-C stops it", flush=True)
+    admin = "admin routes on" if args.admin_key else "no admin routes (--admin-key)"
+    print(f"qsession serve: {url} ({mode}; {admin}); Ctrl-C stops it", flush=True)
     kept = "kept in memory, gone when it stops" if args.db == ":memory:" else f"kept in {where}"
     print(f"state: {kept} (--db)", flush=True)
     print(f"dashboard: {url}/ (your sessions and jobs, live; enter the API key)\n", flush=True)
     print(settings(url), flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, lifespan="on"))
+    config = uvicorn.Config(
+        app, log_level=args.log_level, log_config=log_config(args.log_level), lifespan="on"
+    )
+    server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: make both
     # end here as KeyboardInterrupt, after the worker has stopped and the store is closed.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -216,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` from a background thread; yield its URL; stop it on exit."""
     sock = _bind(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, log_level="warning", log_config=log_config(), lifespan="on")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

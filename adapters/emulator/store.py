@@ -9,12 +9,19 @@ times, job results, and the blobs of the Azure storage emulation. Writes are gro
 ``SQLiteStore`` is one file in WAL mode (``synchronous=NORMAL``: a killed process loses
 nothing it committed). The interface is row-shaped and small so that a PostgreSQL store can
 implement it the same way.
+
+The files are private: the database is created (or tightened to) mode 0600, and SQLite gives
+its ``-wal`` and ``-shm`` files the database's mode. The server's signing secret is not a row:
+``secret()`` keeps it in a 0600 key file beside the database (``<db>.key``), so a copy of the
+database alone cannot forge tokens or storage signatures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -83,6 +90,10 @@ class Store(Protocol):
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Group the writes made inside into one atomic commit (re-entrant)."""
+        ...
+
+    def secret(self) -> bytes:
+        """The server's signing secret (created once, kept outside the rows)."""
         ...
 
     def get_meta(self, key: str) -> str | None: ...
@@ -156,17 +167,58 @@ CREATE TABLE IF NOT EXISTS blobs (
 _JOB_FIELDS = frozenset({"state", "started_at", "ended_at", "due_at", "reason", "attrs"})
 
 
+def _private(path: str) -> None:
+    """Create ``path`` with mode 0600, or make an existing file 0600."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
+def _key_file(path: str, fresh: bytes) -> bytes:
+    """The secret in ``path``; writes ``fresh`` there (mode 0600) if there is none yet."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        with open(path, "rb") as handle:
+            secret = handle.read().strip()
+        if len(secret) < 32:
+            raise ValueError(f"the key file {path} holds no valid secret; delete it") from None
+        return secret
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(fresh)
+    return fresh
+
+
 class SQLiteStore:
     """``Store`` on one SQLite file (WAL). ``":memory:"`` keeps everything in memory."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._memory = self.path == ":memory:"
+        if not self._memory:
+            _private(self.path)
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.chmod(self.path + suffix, 0o600)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0
+        self._secret: bytes | None = None
+
+    def secret(self) -> bytes:
+        """The signing secret from ``<db>.key`` (created 0600 on first use; a secret an older
+        version kept in the ``meta`` table moves there and leaves the database)."""
+        with self._lock:
+            if self._secret is None:
+                legacy = self.get_meta("secret")
+                fresh = (legacy or secrets.token_hex(32)).encode()
+                self._secret = fresh if self._memory else _key_file(self.path + ".key", fresh)
+                if legacy is not None:
+                    self._run("DELETE FROM meta WHERE key = 'secret'")
+            return self._secret
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -530,16 +530,22 @@ class LocalSession:
             return job
 
     def close(self) -> None:
-        """Stop accepting jobs; the submitted ones still run (IBM ``close()``, Azure close)."""
+        """Stop accepting jobs; the submitted ones still run (IBM ``close()``, Azure close).
+        A session that already accepts no jobs is left as it is: nothing is fed or recorded."""
         with self.scheduler._lock:
             at = self.scheduler._sync()
+            if not self.core.accepting_jobs:
+                return
             self._feed(Close, at)
             self.backend._dispatch(at)
 
     def cancel(self) -> None:
-        """End the session now; queued jobs are cancelled (IBM ``cancel()``)."""
+        """End the session now; queued jobs are cancelled (IBM ``cancel()``). A session that
+        has already ended is left as it is: nothing is fed or recorded."""
         with self.scheduler._lock:
             at = self.scheduler._sync()
+            if self.core.ended:
+                return
             self._feed(Cancel, at)
             self.backend._dispatch(at)
 

@@ -12,23 +12,29 @@ import attrs
 import httpx
 import pytest
 from qsession.adapters.emulator import ServerClock, SQLiteStore, create_app
+from qsession.adapters.emulator.auth import ADMIN_HEADER, Tenancy
 from qsession.adapters.emulator.cloud import Cloud
 from qsession.adapters.emulator.serve import running
+
+#: The admin key the fixtures' emulators run with.
+ADMIN_KEY = "test-admin-key"
 
 
 @attrs.frozen
 class Emulator:
-    """A running emulator: its URL and its cloud (for the clock and for inspection)."""
+    """A running emulator: its URL, its cloud (for the clock and for inspection) and its
+    tenancy (for signing with its keys)."""
 
     url: str
     cloud: Cloud
+    tenancy: Tenancy
 
-    def advance(self, seconds: float, key: str = "qsession") -> float:
+    def advance(self, seconds: float) -> float:
         """Let ``seconds`` of virtual session time pass (through the admin endpoint)."""
         answer = httpx.post(
             f"{self.url}/emulator/v1/clock/advance",
             json={"seconds": seconds},
-            headers={"x-ms-quantum-api-key": key},
+            headers={ADMIN_HEADER: ADMIN_KEY},
         )
         answer.raise_for_status()
         return float(answer.json()["now"])
@@ -36,15 +42,17 @@ class Emulator:
 
 @pytest.fixture
 def start_emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
-    """``start_emulator(virtual=True, speed=1.0, **create_app kwargs)``: serve a fresh one."""
+    """``start_emulator(virtual=True, speed=1.0, **create_app kwargs)``: serve a fresh one
+    (with ``admin_key=ADMIN_KEY`` unless told otherwise)."""
     counter = itertools.count()
     with ExitStack() as stack:
 
         def start(*, virtual: bool = True, speed: float = 1.0, **kwargs: Any) -> Emulator:
             store = SQLiteStore(tmp_path / f"emulator-{next(counter)}.db")
+            kwargs.setdefault("admin_key", ADMIN_KEY)
             app = create_app(store, ServerClock(virtual=virtual, speed=speed), seed=7, **kwargs)
             url = stack.enter_context(running(app))
-            return Emulator(url, app.state.cloud)
+            return Emulator(url, app.state.cloud, app.state.tenancy)
 
         yield start
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from qsession.adapters.emulator.auth import ADMIN_HEADER
 from qsession.adapters.emulator.serve import main
 
-from .conftest import Emulator
+from .conftest import ADMIN_KEY, Emulator
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -62,7 +63,10 @@ def test_serve_refuses_a_port_it_cannot_bind(tmp_path: Path) -> None:
         assert main(["--port", port, "--db", str(tmp_path / "x.db")]) == 1
 
 
-def test_the_openapi_schema_lists_both_providers_routes(emulator: Emulator) -> None:
+def test_the_openapi_schema_lists_both_providers_routes(
+    start_emulator: Callable[..., Emulator],
+) -> None:
+    emulator = start_emulator(docs=True)
     schema = httpx.get(f"{emulator.url}/openapi.json").json()
     paths = set(schema["paths"])
     assert {"/identity/token", "/api/v1/sessions", "/api/v1/jobs/{job_id}/results"} <= paths
@@ -85,7 +89,7 @@ def test_advancing_a_real_clock_is_refused(start_emulator: Callable[..., Emulato
     answer = httpx.post(
         f"{emulator.url}/emulator/v1/clock/advance",
         json={"seconds": 60},
-        headers={"x-ms-quantum-api-key": "k"},
+        headers={ADMIN_HEADER: ADMIN_KEY},
     )
     assert answer.status_code == 409
     assert answer.json()["error"]["code"] == "ClockNotVirtual"
