@@ -308,6 +308,15 @@ _REDACTIONS = (
     (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "REDACTED"),
     (re.compile(r"(\b(?:bearer|apikey)\s+)[^\s\"',]+", re.IGNORECASE), r"\1REDACTED"),
     (re.compile(r"(\bapikey(?:=|%3[Dd]))[^&\s\"'<>]+", re.IGNORECASE), r"\1REDACTED"),
+    # header values, as ``name: value`` or as the ``(b'name', b'value')`` of an ASGI scope
+    (
+        re.compile(
+            r"((?:authorization|x-ms-quantum-api-key|x-qsession-admin-key)"
+            r"(?:['\"],\s*b?['\"]|:\s*))[^'\"\r\n]+",
+            re.IGNORECASE,
+        ),
+        r"\1REDACTED",
+    ),
 )
 
 
@@ -318,6 +327,14 @@ def redact(text: str) -> str:
     return text
 
 
+def _redacted(arg: object) -> object:
+    """A log argument with its secrets redacted (numbers as they are, anything else as text:
+    uvicorn's trace log passes ASGI scopes and messages)."""
+    if isinstance(arg, int | float):
+        return arg
+    return redact(arg if isinstance(arg, str) else str(arg))
+
+
 class RedactSecrets(logging.Filter):
     """A logging filter that redacts every record's message, arguments and traceback."""
 
@@ -325,11 +342,9 @@ class RedactSecrets(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_redacted(a) for a in record.args)
         elif isinstance(record.args, Mapping):
-            record.args = {
-                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
-            }
+            record.args = {k: _redacted(v) for k, v in record.args.items()}
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True

@@ -462,7 +462,7 @@ def test_the_logs_redact_signatures_tokens_and_keys(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "qsession.adapters.emulator.serve"),
-            *("--port", "0", "--db", str(tmp_path / "log.db"), "--log-level", "debug"),
+            *("--port", "0", "--db", str(tmp_path / "log.db"), "--log-level", "trace"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -477,6 +477,8 @@ def test_the_logs_redact_signatures_tokens_and_keys(tmp_path: Path) -> None:
         httpx.get(f"{base}/qs{'0' * 22}/c/b?sv=2023-11-03&sr=b&sp=r&sig=TOPSECRETSIG%3D")
         httpx.get(f"{base}/api/v1/backends?access_token={jwt_like}")
         httpx.post(f"{base}/identity/token?apikey=MYAPIKEY", data={"apikey": "MYAPIKEY"})
+        httpx.get(f"{base}{WS}/sessions", headers={"x-ms-quantum-api-key": "MYAZUREKEY"})
+        httpx.post(f"{base}/emulator/v1/clock/advance", headers={ADMIN_HEADER: "MYADMINKEY"})
         process.terminate()
         out, err = process.communicate(timeout=30)
     finally:
@@ -485,7 +487,7 @@ def test_the_logs_redact_signatures_tokens_and_keys(tmp_path: Path) -> None:
             process.wait()
     logged = out + err
     assert "GET /qs" in logged and "sig=REDACTED" in logged
-    for secret in ("TOPSECRETSIG", jwt_like, "MYAPIKEY"):
+    for secret in ("TOPSECRETSIG", jwt_like, "MYAPIKEY", "MYAZUREKEY", "MYADMINKEY"):
         assert secret not in logged
 
 
