@@ -656,3 +656,12 @@ def test_a_repeated_close_changes_nothing_in_the_store(emulator: Emulator) -> No
             again = httpx.request(method, f"{emulator.url}{path}", json=body, headers=creds)
             assert again.status_code == first.status_code
         assert rows(emulator) == after_first, method + " " + path
+
+
+def test_serve_refuses_an_empty_admin_key_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QSESSION_ADMIN_KEY", "")
+    assert main(["--db", str(tmp_path / "x.db"), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "qsession serve: --admin-key must not be empty\n"
