@@ -18,9 +18,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qiskit import QuantumCircuit
 from qiskit_ibm_runtime import RuntimeEncoder
-from qsession.adapters.emulator import ServerClock, SQLiteStore, create_app
+from qsession.adapters.emulator import ServerClock, SQLiteStore, create_app, dashboard
 from qsession.adapters.emulator.auth import ADMIN_HEADER, Tenancy
 from qsession.adapters.emulator.clients import (
     AZURE_RESOURCE_GROUP,
@@ -30,7 +29,7 @@ from qsession.adapters.emulator.clients import (
 from qsession.core.records import JobState
 
 from .conftest import ADMIN_KEY, Emulator
-from .test_emulator_security import rows
+from .test_emulator_security import isa_circuit, rows
 from .test_emulator_tenancy import BELL, WS, ibm_headers, is_azure_error, is_ibm_error
 
 HOSTILE = st.sampled_from(
@@ -58,23 +57,25 @@ json_values = st.recursive(
     max_leaves=12,
 )
 PARAM = re.compile(r"\{(\w+)\}")
-#: Every route the app serves, with its methods (from the schema, served or not).
+#: Every route the app serves, with its methods: the schema's, and the dashboard's (which the
+#: schema leaves out).
 ROUTES: dict[str, dict[str, Any]] = create_app(
     SQLiteStore(":memory:"), ServerClock(virtual=True)
 ).openapi()["paths"]
+for _route in dashboard.router.routes:
+    ROUTES.setdefault(_route.path, {m.lower(): {} for m in _route.methods})
 #: Verbs whose repetition after a success must change nothing.
 REPEATABLE = ("/close", ":close", ":cancel", "/cancel")
 
 
 def _pub_params(program: str, value: Any) -> dict[str, Any]:
-    circuit = QuantumCircuit(1)
-    circuit.h(0)
+    circuit = isa_circuit(measure=program == "sampler")
     if program == "sampler":
-        circuit.measure_all()
         pubs: list[Any] = [(circuit,)]
         options = {"default_shots": value}
     else:
-        pubs, options = [(circuit, "Z", None, value)], {}
+        observable = "Z" + "I" * (circuit.num_qubits - 1)
+        pubs, options = [(circuit, observable, None, value)], {}
     encoded = json.dumps({"pubs": pubs, "version": 2, "options": options}, cls=RuntimeEncoder)
     return dict(json.loads(encoded))
 

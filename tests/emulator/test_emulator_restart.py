@@ -34,6 +34,8 @@ from qsession.adapters.emulator import (
 from qsession.adapters.emulator.clients import IBM_INSTANCE
 from qsession.adapters.emulator.serve import running
 
+from .conftest import unsigned
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 AZURE_WS = (
@@ -190,17 +192,6 @@ def test_timers_resume_from_stored_times_after_a_restart(server: Server) -> None
     details = session.details()
     assert details["state"] == "inactive"
     assert [t["status"] for t in details["timestamps"]] == ["open", "active", "inactive"]
-
-
-def unsigned(value: Any) -> Any:
-    """``value`` with the query string of every URI in it removed."""
-    if isinstance(value, dict):
-        return {k: unsigned(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [unsigned(v) for v in value]
-    if isinstance(value, str) and value.startswith("http"):
-        return value.partition("?")[0]
-    return value
 
 
 def test_a_restart_replays_every_session_to_the_same_details(tmp_path: Path) -> None:

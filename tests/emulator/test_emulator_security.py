@@ -24,7 +24,9 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient, generate_blob_sas, generate_container_sas
 from qiskit import QuantumCircuit
+from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import RuntimeEncoder
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from qsession.adapters.emulator import SQLiteStore, azure_workspace
 from qsession.adapters.emulator.auth import ADMIN_HEADER, RedactSecrets, Tenancy
 from qsession.adapters.emulator.clock import (
@@ -520,19 +522,26 @@ def test_the_docs_pages_are_served_only_when_asked_for(
 # Bad input: provider-shaped 4xx, nothing changed --------------------------------------------
 
 
-def _estimator_params(precision: Any = None, default_precision: Any = None) -> dict[str, Any]:
+def isa_circuit(measure: bool = False) -> QuantumCircuit:
+    """A one-qubit H (measured if ``measure``) as an ISA circuit of fake_manila."""
     circuit = QuantumCircuit(1)
     circuit.h(0)
-    pub = (circuit, "Z", None, precision) if precision is not None else (circuit, "Z")
+    if measure:
+        circuit.measure_all()
+    return generate_preset_pass_manager(backend=FakeManilaV2(), optimization_level=1).run(circuit)
+
+
+def _estimator_params(precision: Any = None, default_precision: Any = None) -> dict[str, Any]:
+    circuit = isa_circuit()
+    observable = "Z" + "I" * (circuit.num_qubits - 1)
+    pub = (circuit, observable, None, precision) if precision is not None else (circuit, observable)
     options = {} if default_precision is None else {"default_precision": default_precision}
     encoded = json.dumps({"pubs": [pub], "version": 2, "options": options}, cls=RuntimeEncoder)
     return dict(json.loads(encoded))
 
 
 def _sampler_params(default_shots: Any) -> dict[str, Any]:
-    circuit = QuantumCircuit(1)
-    circuit.h(0)
-    circuit.measure_all()
+    circuit = isa_circuit(measure=True)
     options = {"default_shots": default_shots}
     encoded = json.dumps(
         {"pubs": [(circuit,)], "version": 2, "options": options}, cls=RuntimeEncoder
