@@ -10,7 +10,7 @@ qsession's time includes parsing the input blob and encoding the output; the oth
 parsed circuit. Before timing, each workload checks that every outcome the reference sampler
 draws has nonzero probability in qsession's exact distribution.
 
-Run: ``python -W ignore benchmarks/azure.py`` (``--repeats N``).
+Run: ``python -W ignore benchmarks/azure_jobs.py`` (``--repeats N``).
 """
 
 from __future__ import annotations
