@@ -1,9 +1,13 @@
-"""The trace checker: replays events on a fresh session and checks every property on each step.
+"""The trace checker: replays events on a fresh session and on the reference model, and
+checks every property and the comparison with the reference on each step.
 
-Before each event the checker advances the session to every timer deadline the event passes,
-one ``Advance`` step per deadline, so that properties see one transition (or the timers of
-one instant) per step. A shadow session takes the trace as given; TIMER-ORDER holds when the
-two agree after every event. Each rule a step exercised is counted in ``COVERAGE``.
+Before each event the checker advances both to every timer deadline the event passes (the
+core's or the reference's, whichever is earlier), one ``Advance`` step per deadline, so that
+properties see one transition (or the timers of one instant) per step. A deadline that does
+not move past the instant it was advanced to is a TIMER-DEADLINE violation, and the checker
+stops advancing instead of looping. A shadow session takes the trace as given; TIMER-ORDER
+holds when the two agree after every event. Each rule a step exercised is counted in
+``COVERAGE``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from qsession.core.session import Session
 
 from .catalogue import RULES_BY_ID
 from .coverage import COVERAGE
-from .properties import PROPERTIES, Step
+from .properties import PROPERTIES, Step, agreement
+from .reference import Reference, View
 
 _PROVIDER_RULES = {
     provider: tuple(
@@ -48,6 +53,8 @@ class Checker:
 
     def __init__(self, policy: Policy, *, session_id: str = "s", opened_at: float = 0.0) -> None:
         self.session = Session.open(policy, session_id=session_id, at=opened_at)
+        self.reference = Reference(policy, session_id=session_id, at=opened_at)
+        self._view: View = self.reference.view()
         self.shadow = Session(self.session.snapshot())
         self.violations: list[str] = []
         self.steps = 0
@@ -58,6 +65,8 @@ class Checker:
     def copy(self) -> Checker:
         twin = object.__new__(Checker)
         twin.session = Session(self.session.snapshot())
+        twin.reference = self.reference.clone()
+        twin._view = self._view
         twin.shadow = Session(self.shadow.snapshot())
         twin.violations = list(self.violations)
         twin.steps = self.steps
@@ -69,16 +78,31 @@ class Checker:
         event's error, if any."""
         start = self.session.snapshot()
         effects: list[Effect] = []
-        deadline = self.session.next_deadline
+        deadline = self.next_deadline()
         while deadline is not None and start.last_at <= deadline <= event.at:
             if isinstance(event, Advance) and deadline == event.at:
                 break
             effects.extend(self._step(Advance(deadline))[0])
-            deadline = self.session.next_deadline
+            following = self.next_deadline()
+            if following is not None and following <= deadline:
+                COVERAGE["TIMER-DEADLINE"] += 1
+                self.violations.append(
+                    f"TIMER-DEADLINE violated: after advancing to {deadline!r} the next deadline"
+                    f" is still {following!r} (core {self.session.next_deadline!r}, reference"
+                    f" {self._view.deadline!r}); a deadline that does not advance would loop"
+                    " forever, so the checker stopped advancing"
+                )
+                break
+            deadline = following
         done, error = self._step(event)
         effects.extend(done)
         self._check_timer_order(event, start, effects, error)
         return tuple(effects), error
+
+    def next_deadline(self) -> float | None:
+        """The earlier of the core's and the reference's next deadline."""
+        times = [t for t in (self.session.next_deadline, self._view.deadline) if t is not None]
+        return min(times, default=None)
 
     def _step(self, event: Event) -> tuple[tuple[Effect, ...], SessionError | None]:
         before = self.session.snapshot()
@@ -86,15 +110,44 @@ class Checker:
             effects, error = self.session.handle(event), None
         except SessionError as exc:
             effects, error = (), exc
-        step = Step(before, event, self.session.snapshot(), effects, error)
+        except Exception as exc:  # a crash of the core is a finding, not the checker's end
+            self.violations.append(
+                f"EVENT-ERROR-NO-CHANGE violated ({RULES_BY_ID['EVENT-ERROR-NO-CHANGE'].sentence})"
+                f" by {event!r}: the core raised {exc!r} instead of a SessionError"
+            )
+            self.session = Session(before)
+            effects, error = (), SessionError(repr(exc))
+        ref_before = self._view
+        outcome = self.reference.feed(event)
+        if outcome.refusal is None:
+            self._view = self.reference.view()
+        step = Step(
+            before, event, self.session.snapshot(), effects, error, ref_before, self._view, outcome
+        )
         self.steps += 1
         for rule_id, prop in self._rules:
-            verdict = prop(step)
+            try:
+                verdict = prop(step)
+            except (KeyError, AttributeError, TypeError) as exc:
+                verdict, step = False, attrs.evolve(step, error=SessionError(f"malformed: {exc!r}"))
             if verdict is None:
                 continue
             COVERAGE[rule_id] += 1
             if not verdict:
                 self.violations.append(_describe(rule_id, step))
+        reported: set[tuple[str, str]] = set()
+        try:
+            compared = list(agreement(step))
+        except (KeyError, AttributeError, TypeError) as exc:
+            compared = [("JOB-CONSERVATION", False, f"the core's record is malformed: {exc!r}")]
+        for rule_id, held, what in compared:
+            COVERAGE[rule_id] += 1
+            if not held and (rule_id, what) not in reported:
+                reported.add((rule_id, what))
+                self.violations.append(
+                    f"{rule_id} violated ({RULES_BY_ID[rule_id].sentence}) by {event!r}:"
+                    f" the core disagrees with the reference model: {what}"
+                )
         return effects, error
 
     def _check_timer_order(
@@ -106,11 +159,12 @@ class Checker:
     ) -> None:
         try:
             raw, raw_error = self.shadow.handle(event), None
-        except SessionError as exc:
+        except Exception as exc:  # a crash of the core is reported below, as a disagreement
             raw, raw_error = (), exc
         COVERAGE["TIMER-ORDER"] += 1
         if raw_error is not None:
-            held = error is not None and self.shadow.snapshot() == start
+            held = isinstance(raw_error, SessionError) and error is not None
+            held = held and self.shadow.snapshot() == start
         else:
             held = error is None and raw == tuple(effects)
             held = held and self.shadow.snapshot() == self.session.snapshot()

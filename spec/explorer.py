@@ -2,9 +2,11 @@
 
 From each reached session the explorer tries every event over a few jobs (submits, each job
 event for each job, close, cancel, advance), each at the boundary times of the armed timer
-(deadline - 1, deadline, deadline + 1) and at "now", plus a duplicate id, a foreign target and
-a time in the past. Refused events are checked and not expanded (they change nothing).
-Sessions equal up to a shift of time are explored once.
+(deadline - 1, deadline, deadline + 1; the core's and the reference model's) and at "now",
+plus a duplicate id, a foreign target and a time in the past. Refused events are checked and
+not expanded (they change nothing). Sessions equal up to a shift of time, in the core and in
+the reference model, are explored once. The depth bounds every run, and the checker refuses
+to loop on a deadline that does not advance, so an exploration always ends.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ def candidates(checker: Checker, max_jobs: int) -> list[Event]:
     """Every event tried from the checker's current session."""
     session = checker.session
     now = session.last_event_at
-    deadline = session.next_deadline
     times = {now, now + 1}
-    if deadline is not None:
-        times |= {deadline - 1, deadline, deadline + 1}
+    for deadline in (session.next_deadline, checker.reference.view().deadline):
+        if deadline is not None:
+            times |= {deadline - 1, deadline, deadline + 1}
     jobs = list(session.jobs)
     events: list[Event] = []
     for at in sorted(t for t in times if t >= now):
@@ -99,13 +101,26 @@ def _key(rec: SessionRecord[Any]) -> tuple[Any, ...]:
     )
 
 
-def explore(policy: Policy, *, depth: int, max_jobs: int = 2) -> Exploration:
-    """Check every event sequence of length <= ``depth`` over ``max_jobs`` jobs."""
+def explore(
+    policy: Policy, *, depth: int, max_jobs: int = 2, stop_at_first: bool = False
+) -> Exploration:
+    """Check every event sequence of length <= ``depth`` over ``max_jobs`` jobs (or stop at
+    the first violation, when ``stop_at_first``)."""
     root = Checker(policy)
-    seen = {_key(root.session.snapshot())}
+    seen = {(_key(root.session.snapshot()), root.reference.key())}
     frontier = [root]
     traces = steps = 0
     violations: list[str] = []
+
+    def result() -> Exploration:
+        found = Exploration(depth, max_jobs, len(seen), traces, steps, tuple(violations))
+        EXPLORATIONS.append(
+            f"{policy.machine.name} {policy!r}: depth {depth}, {max_jobs} jobs:"
+            f" {found.states} sessions, {found.traces} traces, {found.steps} steps,"
+            f" {len(found.violations)} violations"
+        )
+        return found
+
     for _ in range(depth):
         next_frontier: list[Checker] = []
         for node in frontier:
@@ -116,17 +131,13 @@ def explore(policy: Policy, *, depth: int, max_jobs: int = 2) -> Exploration:
                 traces += 1
                 steps += child.steps - node.steps
                 violations.extend(child.violations)
+                if stop_at_first and violations:
+                    return result()
                 if error is not None:
                     continue
-                key = _key(child.session.snapshot())
+                key = (_key(child.session.snapshot()), child.reference.key())
                 if key not in seen:
                     seen.add(key)
                     next_frontier.append(child)
         frontier = next_frontier
-    result = Exploration(depth, max_jobs, len(seen), traces, steps, tuple(violations))
-    EXPLORATIONS.append(
-        f"{policy.machine.name} {policy!r}: depth {depth}, {max_jobs} jobs:"
-        f" {result.states} sessions, {result.traces} traces, {result.steps} steps,"
-        f" {len(result.violations)} violations"
-    )
-    return result
+    return result()

@@ -15,11 +15,8 @@ from qsession.core.policies import AzurePolicy, IBMPolicy
 
 from .catalogue import RULES_BY_ID
 from .coverage import COVERAGE
+from .reference import BATCH_INTERACTIVE_TTL, BATCH_MAX_TTL, PLAN_MAX_TTL, PREMIUM_INTERACTIVE_TTL
 
-PREMIUM_INTERACTIVE_TTL = 60.0
-PLAN_MAX_TTL = 8 * 3600.0
-BATCH_INTERACTIVE_TTL = 1.0
-BATCH_MAX_TTL = 10 * 60.0
 UNIT_ORDER = "dhms"
 UNIT_SECONDS = (86400, 3600, 60, 1)
 
@@ -126,3 +123,21 @@ def _check_azure(kwargs: dict[str, Any], outcome: object, refused: bool, expect:
         and outcome.job_failure_policy == expected,
         f"expected job_failure_policy {expected!r} on target {target!r}",
     )
+
+
+SDK_RULES = ("IBM-SIMULATOR-NO-SESSION",)
+
+
+def check_simulator_session(session: Any) -> list[str]:
+    """IBM-SIMULATOR-NO-SESSION on a real ``qiskit_ibm_runtime.Session`` or ``Batch`` opened
+    on a simulator or a local (fake) backend: no server session, so ``session_id``,
+    ``status()`` and ``details()`` are all None."""
+    COVERAGE["IBM-SIMULATOR-NO-SESSION"] += 1
+    seen = (session.session_id, session.status(), session.details())
+    if seen == (None, None, None):
+        return []
+    rule = RULES_BY_ID["IBM-SIMULATOR-NO-SESSION"]
+    return [
+        f"IBM-SIMULATOR-NO-SESSION violated ({rule.sentence}): {session!r} has session_id,"
+        f" status(), details() = {seen!r}"
+    ]
