@@ -14,8 +14,9 @@ With no job in flight and no new submission for 10 minutes the session ends ``Ti
 after failures (AZ-TIMEOUT-10MIN). On Quantinuum targets the session holds the hardware
 exclusively from its first job while jobs are queued within one minute of each other
 (AZ-QUANTINUUM-EXCLUSIVE). ``Succeeded``, ``Failed`` and ``TimedOut`` are terminal: they accept
-nothing and are never left (AZ-TERMINAL). There is no cancel verb (AZ-NO-CANCEL). Sources: seed
-``000_1ea5d578d3b4d59d.txt``; reference ``azure-quantum-sessions.md`` sections 1, 4 and 6.
+nothing and are never left (AZ-TERMINAL). There is no cancel verb (AZ-NO-CANCEL). Sources:
+Microsoft Learn "Interactive quantum computing: sessions" and the azure-quantum SDK's recorded
+service traces; each rule's source is in ``qsession.spec.catalogue``.
 """
 
 from __future__ import annotations

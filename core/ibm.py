@@ -15,9 +15,9 @@ Three verbs end it: ``close()`` stops accepting and drains, closing when the las
 (IBM-CLOSE-DRAINS); ``cancel()`` closes at once and cancels queued jobs (IBM-CANCEL); the max TTL
 closes it at once and fails queued jobs (IBM-MAXTTL-QUEUED-FAIL). In the last two the running
 job finishes (IBM-MAXTTL-RUNNING-FINISHES), which is why ``closed`` still takes job-end events.
-``closed`` accepts nothing and is never left (IBM-CLOSED-TERMINAL). Sources: seeds
-``001_c41f4acf04c2a994.txt``, ``003_59687e19f960f5c3.txt``; reference ``ibm-runtime-sessions.md``
-sections 1 and 4.
+``closed`` accepts nothing and is never left (IBM-CLOSED-TERMINAL). Sources: IBM Quantum docs
+"Introduction to execution modes", "Run jobs in a session" and the qiskit-ibm-runtime
+``Session`` API reference; each rule's source is in ``qsession.spec.catalogue``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 class IBMState(StrEnum):
-    """Server session states (reference section 4, OpenAPI ``CreateSession200Response.state``)."""
+    """Server session states (the Runtime REST API's ``CreateSession200Response.state``)."""
 
     #: Created; waiting for its first job to start.
     OPEN = "open"

@@ -19,7 +19,7 @@ from .errors import PolicyError
 
 @attrs.frozen
 class IBMPlan:
-    """Limits of an IBM Quantum plan (seed ``003_59687e19f960f5c3.txt``, IBM-PLAN-LIMITS)."""
+    """Limits of an IBM Quantum plan (IBM-PLAN-LIMITS: "Run jobs in a session", Default values)."""
 
     name: str
     sessions_allowed: bool
@@ -32,7 +32,7 @@ IBM_PLANS: dict[str, IBMPlan] = {
     "premium": IBMPlan("premium", sessions_allowed=True, interactive_ttl=60.0, max_ttl=28800.0),
     "open": IBMPlan("open", sessions_allowed=False, interactive_ttl=60.0, max_ttl=28800.0),
 }
-#: Batch defaults on every plan (reference section 4, ``run-jobs-batch.mdx``): 1 s and 10 min.
+#: Batch defaults on every plan (IBM Quantum docs "Run jobs in a batch"): 1 s and 10 min.
 IBM_BATCH_INTERACTIVE_TTL = 1.0
 IBM_BATCH_DEFAULT_MAX_TIME = 600.0
 #: A session no job was submitted to closes 30 minutes after opening (IBM-UNUSED-30MIN).

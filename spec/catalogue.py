@@ -1,20 +1,62 @@
 """The rule catalogue: every provider rule qsession implements, once, with its source.
 
-Sources name a seed document in ``shared/seeds/`` by file name or a section of
-``shared/reference/``. Where the provider documents are ambiguous, ``reading`` says which
-reading qsession chose and why.
+Every source is something a user can open: a public provider documentation page (its title,
+URL and section), an SDK file with the SDK's version, or recorded service behaviour with where
+it was recorded. Where the sources are ambiguous or silent, ``reading`` says which reading
+qsession chose and why, and says so when the reading goes beyond the sources.
 """
 
 from __future__ import annotations
 
 import attrs
 
-IBM_SEED_INTRO = "seeds/001_c41f4acf04c2a994.txt"
-IBM_SEED_API = "seeds/002_754a2c02daec5ad9.txt"
-IBM_SEED_RUN = "seeds/003_59687e19f960f5c3.txt"
-AZURE_SEED = "seeds/000_1ea5d578d3b4d59d.txt"
-IBM_REF = "reference/ibm-runtime-sessions.md"
-AZURE_REF = "reference/azure-quantum-sessions.md"
+IBM_INTRO = (
+    'IBM Quantum docs "Introduction to Qiskit Runtime sessions"'
+    " (https://docs.quantum.ibm.com/guides/sessions)"
+)
+IBM_API = (
+    'IBM Quantum docs, qiskit-ibm-runtime API reference "Session"'
+    " (https://quantum.cloud.ibm.com/docs/en/api/qiskit-ibm-runtime/session)"
+)
+IBM_RUN = (
+    'IBM Quantum docs "Run jobs in a session"'
+    " (https://quantum.cloud.ibm.com/docs/en/guides/run-jobs-session)"
+)
+IBM_BATCH = (
+    'IBM Quantum docs "Run jobs in a batch"'
+    " (https://quantum.cloud.ibm.com/docs/en/guides/run-jobs-batch)"
+)
+IBM_MODES = (
+    'IBM Quantum docs "Introduction to execution modes"'
+    " (https://quantum.cloud.ibm.com/docs/en/guides/execution-modes)"
+)
+IBM_FAQ = (
+    'IBM Quantum docs "Execution modes FAQs"'
+    " (https://quantum.cloud.ibm.com/docs/en/guides/execution-modes-faq)"
+)
+IBM_MAX_EXECUTION = (
+    'IBM Quantum docs "Maximum execution time for Qiskit Runtime workloads"'
+    " (https://quantum.cloud.ibm.com/docs/en/guides/max-execution-time)"
+)
+IBM_SDK = "qiskit-ibm-runtime 0.51.0, qiskit_ibm_runtime/"
+AZURE_SESSIONS = (
+    'Microsoft Learn "Interactive quantum computing: sessions", now titled "Get started with'
+    ' sessions" (https://learn.microsoft.com/en-us/azure/quantum/hybrid-computing-interactive)'
+)
+AZURE_HOWTO = (
+    'Microsoft Learn "How to manage your sessions"'
+    " (https://learn.microsoft.com/en-us/azure/quantum/how-to-work-with-sessions)"
+)
+AZURE_QUANTINUUM = (
+    'Microsoft Learn "Quantinuum provider"'
+    " (https://learn.microsoft.com/en-us/azure/quantum/provider-quantinuum)"
+)
+AZURE_SDK = "azure-quantum 3.13.0, azure/quantum/"
+AZURE_RECORDINGS = (
+    "the live-service recordings in microsoft/azure-quantum-python at commit a73842f7,"
+    " azure-quantum/tests/unit/recordings/ (https://github.com/microsoft/azure-quantum-python)"
+)
+CONTRACT = "qsession's own contract, README 'The core in one screen'"
 
 
 @attrs.frozen
@@ -34,126 +76,155 @@ RULES: tuple[Rule, ...] = (
         "any",
         "An event earlier than the session's last event, or at a non-finite time, is refused"
         " with InvalidEventError.",
-        "DESIGN.md 'The core: sans-I/O' (time is an input on one monotonic clock)",
+        CONTRACT + " (time is an input: a float on the caller's one monotonic clock)",
     ),
     Rule(
         "EVENT-UNKNOWN-JOB",
         "any",
         "A job event for a job id the session never accepted is refused with InvalidEventError.",
-        "issue 2 (unknown job ids); " + IBM_REF + " section 5 (#2398: silent unknown ids)",
+        CONTRACT + "; Qiskit/qiskit-ibm-runtime#2398, service.jobs(session_id=...) answers"
+        " [] for an unknown id (https://github.com/Qiskit/qiskit-ibm-runtime/issues/2398)",
+        reading="The services answer unknown ids silently; qsession refuses them so a host's"
+        " bookkeeping bug surfaces at once.",
     ),
     Rule(
         "EVENT-DUPLICATE-JOB",
         "any",
         "Submitting a job id the session already has is refused with InvalidEventError.",
-        "issue 2 (duplicate job ids)",
+        CONTRACT + " (ids are given by the caller; a job id names one job of the session)",
     ),
     Rule(
         "EVENT-ERROR-NO-CHANGE",
         "any",
         "A refused event leaves the session exactly as it was: no state, job or timer changes.",
-        "DESIGN.md 'Errors' (nothing is half-applied)",
+        CONTRACT + " (a refused event raises a typed error and changes nothing)",
     ),
     Rule(
         "TIMER-ORDER",
         "any",
         "An event at time t first fires every timer due by t, in deadline order, each at its"
         " own deadline; the result equals advancing to each deadline in turn.",
-        "DESIGN.md 'The core: sans-I/O' (timers are data)",
+        CONTRACT + " (timers are data: next_deadline, advance(to=...))",
         reading="A timer due exactly at an event's time fires before that event: the"
         " documents give deadlines as instants, and firing first makes a submission at the"
         " very instant of expiry see the expired session, as the server would.",
+    ),
+    Rule(
+        "TIMER-DEADLINE",
+        "any",
+        "next_deadline is exactly the earliest instant at which a timer rule would change the"
+        " session, or None when no timer is armed; advancing to it moves it on.",
+        CONTRACT + " (next_deadline: when the next timer fires if nothing else happens)",
     ),
     Rule(
         "JOB-LIFECYCLE",
         "any",
         "A job goes queued -> running -> completed | failed | cancelled, or queued -> failed |"
         " cancelled; any other job event is refused with InvalidEventError.",
-        IBM_REF + " section 3 (job status mapping); " + AZURE_REF + " section 1 (JobStatus)",
+        IBM_SDK + "runtime_job_v2.py (API_TO_JOB_STATUS: Queued, Running, Completed, Failed,"
+        " Cancelled); " + AZURE_SDK + "_client/models/_enums.py (JobStatus)",
     ),
     Rule(
         "JOB-TERMINAL-FINAL",
         "any",
         "A completed, failed or cancelled job never changes again.",
-        IBM_REF + " section 3; " + AZURE_REF + " section 2 (Job.has_completed)",
+        IBM_SDK
+        + "runtime_job_v2.py (JOB_FINAL_STATES); "
+        + AZURE_SDK
+        + "job/job.py (Job.has_completed)",
     ),
     Rule(
         "JOB-TIMES",
         "any",
         "Each job records the time of its submission, start and end as the events gave them.",
-        "issue 2 (each job with its time); " + IBM_SEED_API + " (last_job_started/completed)",
+        IBM_API
+        + ", details() (last_job_started, last_job_completed); "
+        + AZURE_SDK
+        + "_client/models/_models.py (JobDetails beginExecutionTime, endExecutionTime)",
     ),
     Rule(
         "JOB-CONSERVATION",
         "any",
         "No job is ever lost: after each event the session holds every job it accepted, each in"
         " exactly one state.",
-        "issue 3 (never lose a job)",
+        CONTRACT + " (every job the session accepted is in session.jobs)",
     ),
     Rule(
         "IBM-PLAN-LIMITS",
         "ibm",
         "A premium-plan session has interactive TTL 60 s and max TTL 8 h unless max_time is"
         " lower; a batch has interactive TTL 1 s and max TTL 10 min by default on every plan.",
-        IBM_SEED_RUN + " (Default values table); " + IBM_REF + " section 4 (Batch)",
-        reading="A batch's max_time may be raised up to the plan's 8 h maximum: the batch docs"
-        " say max_time is configurable in the same way as for sessions.",
+        IBM_RUN
+        + ', section "Specify the session length" (Default values table); '
+        + IBM_BATCH
+        + ', section "Specify the batch length"',
+        reading="A batch's max_time may be raised up to the plan's 8 h maximum: the batch page"
+        " says max_time is set in the same way as for sessions. The footnote that some Premium"
+        " instances differ is left to the adapters, which read the values from details().",
     ),
     Rule(
         "IBM-MAXTIME-FORMAT",
         "ibm",
         "max_time is a positive int of seconds or a string of whole units in d h m s order such"
         " as '2h 30m 40s', at most the plan maximum; anything else is a PolicyError.",
-        IBM_SEED_API
+        IBM_API
         + " (max_time: seconds or a string like '2h 30m 40s'); "
-        + IBM_REF
-        + " section 1",
+        + IBM_SDK
+        + "utils/converters.py (hms_to_seconds)",
         reading="Stricter than qiskit-ibm-runtime, which reads '1.5h' as 5 h and ignores junk"
-        " around units: a value the client would silently misread is refused instead.",
+        " around units: a value the client would silently misread is refused instead. The API"
+        " page says the value 'must be less than the system imposed maximum'; qsession accepts"
+        " the maximum itself (8 h), because the service's own default max_ttl is that maximum"
+        " (28800 s, the Default values table), so a session asking for it asks for the default.",
     ),
     Rule(
         "IBM-OPEN-PLAN-NO-SESSION",
         "ibm",
         "Open Plan users cannot open a dedicated session (a PolicyError says to use a batch);"
         " batches are allowed.",
-        IBM_SEED_RUN
-        + " ('Open Plan users cannot submit session jobs'); "
-        + IBM_REF
-        + " section 4 (Open Plan)",
-        reading="The newer docs (an error) win over the older seed 001 note (silent fallback to"
-        " job mode): failing early is what the current service does.",
+        IBM_RUN + " ('Open Plan users cannot submit session jobs'; the code block that 'will"
+        " return an error for users on the Open Plan')",
+        reading="The current page (an error) wins over the older note of "
+        + IBM_INTRO
+        + " (jobs silently run in job mode): failing early is what the current service does.",
     ),
     Rule(
         "IBM-START-ON-FIRST-JOB-START",
         "ibm",
         "A session starts, and becomes active, when its first job starts running, not when it"
-        " is created or its first job submitted.",
-        IBM_SEED_API
-        + " ('started when the first job within the session is started'); "
-        + IBM_SEED_RUN,
+        " is created or its first job submitted; an open session never closes with a job"
+        " still queued.",
+        IBM_API + " ('A session is started when the first job within the session is started');"
+        " " + IBM_MODES + " ('When the first job starts running, the maximum TTL timer starts')",
     ),
     Rule(
         "IBM-MAXTTL-FROM-START",
         "ibm",
         "The max TTL runs from the session's start and never pauses: at start + max_time the"
-        " session closes, whatever its state.",
-        IBM_REF + " section 4 ('does not stop or pause'); " + IBM_SEED_RUN + " (Session length)",
+        " session closes, whatever its state, and never before.",
+        IBM_MODES
+        + " ('does not stop or pause'); "
+        + IBM_RUN
+        + ', section "Specify the session length"',
     ),
     Rule(
         "IBM-MAXTTL-QUEUED-FAIL",
         "ibm",
         "When the max TTL is reached, every job still queued fails.",
-        IBM_SEED_RUN + " ('jobs still queued are failed'); " + IBM_REF + " section 4",
-        reading="Seeds 001 and 003 also say 'cancellation of all queued jobs' in their 'End a"
-        " session' lists; the Session-length paragraph and the server docs say failed, so max"
-        " TTL fails them and cancel() cancels them.",
+        IBM_MODES + " ('the workload ends and any remaining queued jobs fail'); " + IBM_RUN,
+        reading=IBM_RUN + " and " + IBM_INTRO + ' say "cancellation of all queued jobs" in'
+        ' their "End a session" lists; the execution-modes page says they fail, so the max TTL'
+        " fails them and cancel() cancels them.",
     ),
     Rule(
         "IBM-RUNNING-FINISHES",
         "ibm",
         "When the max TTL is reached or the session is cancelled, the running job keeps running"
         " and may still complete or fail.",
-        IBM_SEED_INTRO + " ('the QPU finishes running any job that is currently running')",
+        IBM_INTRO
+        + ' ("the QPU finishes running any job that is currently running"); '
+        + IBM_MAX_EXECUTION
+        + " ('Any jobs currently running in that session or batch will run to completion')",
         reading="The session is 'closed' from that instant (it 'immediately closes'); the"
         " running job's end is still accepted in the closed state.",
     ),
@@ -162,7 +233,11 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "The interactive TTL restarts when a job ends; if no job is queued or running when it"
         " lapses, the active session becomes inactive and loses its priority.",
-        IBM_SEED_RUN + " (interactive TTL); " + IBM_REF + " section 4 (Timers)",
+        IBM_MODES
+        + " ('The interactive TTL timer starts after each job is completed'); "
+        + IBM_RUN
+        + " ('If no session jobs are queued within that window, the session is temporarily"
+        " deactivated')",
         reading="Any job end (completed, failed or cancelled) restarts the timer, since each"
         " frees the QPU; a job submitted within the window keeps the session active.",
     ),
@@ -171,28 +246,71 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "An inactive session still accepts jobs; its next job queues normally and reactivates"
         " the session when it starts, until the max TTL.",
-        IBM_REF + " section 4 ('go through the normal queue to reactivate')",
+        IBM_MODES
+        + " (a later job must 'go through the normal queue to reactivate' it); "
+        + IBM_API
+        + ", status() ('It will become active when the next job of this session is dequeued')",
     ),
     Rule(
         "IBM-CLOSE-DRAINS",
         "ibm",
         "close() stops accepting jobs; queued and running jobs still run, and the session"
         " closes when the last one ends, at once if none is left.",
-        IBM_SEED_RUN + " (Close a session); " + IBM_SEED_API + " (close())",
+        IBM_RUN + ', section "Close a session" ("After all jobs are completed, the session is'
+        ' immediately closed"); ' + IBM_SDK + "session.py (close(): PATCH accepting_jobs=false)",
+    ),
+    Rule(
+        "IBM-BATCH-ENDS",
+        "ibm",
+        "A closed batch ends when its last job ends (at once if none is left); a batch left"
+        " open goes inactive 1 s after its last job ends and closes at its max TTL.",
+        IBM_BATCH
+        + " (interactive TTL 1 s); "
+        + IBM_FAQ
+        + " (a batch ends automatically after its last job, but should still be closed)",
+        reading="'Ends automatically after its last job (with some overhead)' is read as the"
+        " 1 s interactive TTL deactivating the batch: a batch left open may still receive jobs,"
+        " so it closes only on close() (draining) or at its max TTL.",
     ),
     Rule(
         "IBM-CANCEL",
         "ibm",
         "cancel() closes the session at once and cancels every queued job.",
-        IBM_SEED_INTRO + " (End a session); " + IBM_REF + " section 4 (DELETE .../close)",
-        reading="The reference says cancel 'fails' queued jobs, the seeds say 'cancellation';"
-        " qsession marks them cancelled so the three ends stay distinguishable.",
+        IBM_INTRO
+        + ', section "End a session"; '
+        + IBM_SDK
+        + "session.py (cancel(): DELETE /sessions/{id}/close)",
+        reading=IBM_RUN + " says cancelling 'fails' queued jobs in places and"
+        " 'cancellation' in others; qsession marks them cancelled so the three ends stay"
+        " distinguishable.",
+    ),
+    Rule(
+        "IBM-COST-LIMIT",
+        "ibm",
+        "Reaching the instance cost limit ends the session as cancel() does: closed at once,"
+        " queued jobs cancelled, running jobs run to completion; the host reports it as"
+        " cancel().",
+        IBM_MAX_EXECUTION + " ('The session or batch is immediately terminated when the cost"
+        " limit is reached. Any jobs currently running ... will run to completion, but any"
+        " pending jobs will be canceled')",
+    ),
+    Rule(
+        "IBM-JOB-MAX-EXECUTION-TIME",
+        "ibm",
+        "A job that exceeds its max_execution_time is cancelled by the service; the host"
+        " reports job_cancelled, the job ends cancelled, and the session carries on with its"
+        " interactive TTL restarted from that end.",
+        IBM_MAX_EXECUTION + " ('it is forcibly canceled and a RuntimeJobMaxTimeoutError"
+        " exception is raised'); " + IBM_SDK + "runtime_job_v2.py (reason code 1305)",
     ),
     Rule(
         "IBM-UNUSED-30MIN",
         "ibm",
-        "A session that no job was submitted to closes itself 30 minutes after opening.",
-        IBM_SEED_RUN + " ('do not submit any jobs to it for 30 minutes')",
+        "A session that no job was submitted to closes itself 30 minutes after opening, not"
+        " before; once a job was submitted, time alone never closes a session that has not"
+        " started.",
+        IBM_RUN + " ('If you open a session but do not submit any jobs to it for 30 minutes,"
+        " the session automatically closes')",
         reading="The timer counts from opening and is disarmed by the first submission, not"
         " the first start: the sentence speaks of submitting.",
     ),
@@ -201,38 +319,71 @@ RULES: tuple[Rule, ...] = (
         "ibm",
         "A session accepts a job exactly while accepting_jobs is true; otherwise submitting"
         " raises SessionClosedError ('The session is closed.').",
-        IBM_SEED_RUN
+        IBM_RUN
         + " ('You cannot submit jobs to a closed session'); "
-        + IBM_REF
-        + " section 1 (closed-session guard)",
+        + IBM_SDK
+        + "session.py (_active_session raises IBMRuntimeError('The session is closed.'))",
+    ),
+    Rule(
+        "IBM-ONE-BACKEND",
+        "ibm",
+        "A session opened on a backend refuses, with InvalidEventError, a job for another backend.",
+        IBM_API
+        + " (backend: the backend the session runs on); "
+        + IBM_SDK
+        + "base_primitive.py (get_mode_service_backend raises ValueError for a different"
+        " backend inside a session)",
+    ),
+    Rule(
+        "IBM-SIMULATOR-NO-SESSION",
+        "ibm",
+        "On a simulator or a local (fake) backend no server session exists: session_id,"
+        " status() and details() are None, and qsession tracks it only when asked to enforce"
+        " the rules locally.",
+        IBM_API
+        + " (session_id: 'None if the backend is a simulator'); "
+        + IBM_INTRO
+        + " ('sessions do not work on simulators because simulators do not have a queue'); "
+        + IBM_SDK
+        + "session.py (_create_session only for a non-simulator IBMBackend)",
     ),
     Rule(
         "IBM-STATUS",
         "ibm",
         "status is 'Pending' for open or inactive, 'In progress, accepting new jobs' or 'In"
         " progress, not accepting new jobs' for active, and 'Closed' for closed.",
-        IBM_REF + " section 1 (status() computed from details()); " + IBM_SEED_RUN,
+        IBM_SDK + "session.py (status() computed from details()); " + IBM_API + ", status()",
     ),
     Rule(
         "IBM-DETAILS-KEYS",
         "ibm",
-        "details() has exactly the keys of qiskit_ibm_runtime.Session.details().",
-        IBM_REF + " section 1 (details())",
+        "details() has exactly the keys of qiskit_ibm_runtime.Session.details(), each with the"
+        " value the trace gives it (times of the first and last job start, last job end,"
+        " activation, close, seconds active, state history).",
+        IBM_SDK + "session.py (details()); " + IBM_API + ", details()",
         reading="active_timeout is not documented beyond its name and is reported as None;"
-        " usage_time counts the seconds spent active.",
+        " usage_time counts the seconds spent active (" + IBM_FAQ + ": a session's usage is"
+        " its active wall-clock time); last_job_completed is the last job end an event"
+        " reported, not the jobs the session itself failed or cancelled.",
     ),
     Rule(
         "IBM-EXCLUSIVE-WHEN-ACTIVE",
         "ibm",
         "A dedicated session holds its QPU exclusively exactly while active; a batch never does.",
-        IBM_SEED_RUN + " ('dedicated and exclusive access'); " + IBM_REF + " section 4 (Batch)",
+        IBM_RUN
+        + " ('Use sessions when you need dedicated and exclusive access to the QPU'); "
+        + IBM_MODES
+        + " (batch: other jobs may interleave)",
     ),
     Rule(
         "IBM-CLOSED-TERMINAL",
         "ibm",
-        "A closed session stays closed and never accepts jobs again; close() and cancel() on it"
-        " change nothing.",
-        IBM_SEED_RUN + " ('You cannot submit jobs to a closed session')",
+        "A closed session stays closed, never accepts jobs again and holds no queued job;"
+        " close() and cancel() on it change nothing.",
+        IBM_RUN
+        + " ('You cannot submit jobs to a closed session'); "
+        + IBM_SDK
+        + "session.py (__exit__ always calls close())",
         reading="close() and cancel() on a closed session are accepted as no-ops, because the"
         " SDK's context manager calls close() on exit whatever happened inside.",
     ),
@@ -241,92 +392,135 @@ RULES: tuple[Rule, ...] = (
         "azure",
         "A session has one target and a job_failure_policy of 'abort' (the service default) or"
         " 'continue', case-insensitive; priority is 'Standard' or 'High'.",
-        AZURE_REF + " section 1 (SessionJobFailurePolicy, Priority)",
+        AZURE_SDK
+        + "_client/models/_enums.py (SessionJobFailurePolicy, Priority); "
+        + AZURE_RECORDINGS
+        + " (a session PUT without jobFailurePolicy answers 'Abort')",
     ),
     Rule(
         "AZ-STATUS-STRINGS",
         "azure",
         "A session's status is one of 'Waiting', 'Executing', 'Succeeded', 'Failed',"
-        " 'Failure(s)', 'TimedOut', exactly as the service sends it.",
-        AZURE_REF + " section 1 (SessionStatus); " + AZURE_SEED + " (states)",
-        reading="The seed's 'TimeOut' is 'TimedOut' on the wire (reference section 4).",
+        " 'Failure(s)', 'TimedOut', exactly as the service sends it, and the one the trace"
+        " gives.",
+        AZURE_SDK
+        + "_client/models/_enums.py (SessionStatus); "
+        + AZURE_SESSIONS
+        + ', section "Monitoring sessions"',
+        reading="The page's 'TimeOut' is 'TimedOut' on the wire (SessionStatus.TIMED_OUT).",
+    ),
+    Rule(
+        "AZ-DETAILS",
+        "azure",
+        "details() has the SessionDetails fields with the values the trace gives: creation"
+        " time, beginExecutionTime at the first job start, endExecutionTime exactly when the"
+        " session is terminal, the requested priority.",
+        AZURE_SDK
+        + "_client/models/_models.py (ItemDetails, SessionDetails); "
+        + AZURE_RECORDINGS
+        + " (Succeeded, Failed and TimedOut carry an end time; Waiting, Executing and"
+        " Failure(s) never do)",
+        reading="The recordings' jobPriority ('Basic') is a service field the emulator adds;"
+        " the core reports the priority the session asked for (None when it asked for none).",
     ),
     Rule(
         "AZ-WAITING-UNTIL-FIRST-JOB",
         "azure",
         "A session is 'Waiting' until its first job is submitted and 'Executing' from then on"
         " until it ends.",
-        AZURE_REF + " section 6 (recordings)",
+        AZURE_RECORDINGS + " (Waiting only before the first job; Executing afterwards, also"
+        " once every job has finished)",
         reading="The first submission, not the first start, turns it Executing: the recordings"
-        " show Waiting only before the first job, and the job PUT is what the service sees.",
+        " show Waiting only before the first job, and the job PUT is what the service sees. The"
+        " page's 'Waiting: jobs within the session are being executed' does not match them.",
     ),
     Rule(
         "AZ-CLOSE-IDLE",
         "azure",
         "Closing a session with no job in flight ends it at once: 'Succeeded', or 'Failed' if"
         " any job failed.",
-        AZURE_REF + " sections 4 and 6 (close answers Succeeded; Failure(s) becomes Failed)",
+        AZURE_HOWTO + ", job failure policy ('Failure(s)' changes to 'Failed' once the session"
+        " is closed); " + AZURE_RECORDINGS + " (close with nothing in flight answers Succeeded)",
     ),
     Rule(
         "AZ-CLOSE-DRAINS",
         "azure",
         "Closing a session with jobs in flight stops submissions but keeps its status until the"
         " last job ends; then it is 'Succeeded' or 'Failed'.",
-        AZURE_REF + " section 6 ('close with a job in flight answers Executing')",
+        AZURE_RECORDINGS + " (close with a job in flight answers Executing; the session turns"
+        " Succeeded when the last job ends)",
+        reading="That a draining session refuses new submissions goes beyond the sources (no"
+        " recording submits to one): closing is the user saying no more jobs will come, and"
+        " the REST call is named :close.",
     ),
     Rule(
         "AZ-ABORT",
         "azure",
         "Under 'abort', a failed job ends the session 'Failed' at once and cancels the jobs"
         " still in flight; later submissions are refused.",
-        AZURE_REF + " section 4 (Job failure policy); " + AZURE_SEED,
+        AZURE_HOWTO + ", job failure policy ('If a job fails ... the session ends ... Any in"
+        " progress jobs are canceled'); "
+        + AZURE_RECORDINGS
+        + " (test_session_job_failure_policies_echo_quantinuum.yaml)",
     ),
     Rule(
         "AZ-CONTINUE",
         "azure",
         "Under 'continue', a failed job turns the session 'Failure(s)', which keeps accepting"
-        " jobs and becomes 'Failed' when closed.",
-        AZURE_REF + " sections 4 and 6",
+        " jobs, stays 'Failure(s)' after later successes, and becomes 'Failed' when closed.",
+        AZURE_HOWTO
+        + ", job failure policy; "
+        + AZURE_RECORDINGS
+        + " (Failure(s) stays after later successful jobs; close answers Failed)",
     ),
     Rule(
         "AZ-TIMEOUT-10MIN",
         "azure",
         "A session with no job in flight and no new submission for 10 minutes ends 'TimedOut',"
-        " even after failed jobs.",
-        AZURE_SEED + " (TimeOut); " + AZURE_REF + " section 4 (Timeout)",
-        reading="The 10 minutes count from the latest of opening, the last submission and the"
-        " last job end, and only while no job is in flight: the docs warn the gap counts after"
-        " 'the previous jobs in the session are complete', and timing out under a running job"
-        " would orphan it with no documented fate. The service applies it with a lag of"
-        " seconds; qsession fires it at exactly 600 s.",
+        " even after failed jobs, and never earlier.",
+        AZURE_SESSIONS + ', section "Monitoring sessions" (TimeOut after 10 minutes with no'
+        " new job); "
+        + AZURE_HOWTO
+        + " (session timeouts); "
+        + AZURE_RECORDINGS
+        + " (never-used sessions turned TimedOut 602-686 s after creation)",
+        reading="Goes beyond the sources: the 10 minutes count from the latest of opening, the"
+        " last submission and the last job end, and pause while a job is in flight. The page"
+        " counts from the last submission only, but warns it 'might take more than 10 minutes'"
+        " to submit after the previous jobs complete, and timing out under a running job would"
+        " orphan it with no documented fate. The service applies it with a lag of seconds;"
+        " qsession fires it at exactly 600 s.",
     ),
     Rule(
         "AZ-ONE-TARGET",
         "azure",
         "A session has exactly one target; a job for another target is refused with"
         " InvalidEventError.",
-        AZURE_SEED + " ('a logical grouping of one or more jobs submitted to a single target')",
+        AZURE_SESSIONS + " ('A session is a logical grouping of one or more jobs submitted to a"
+        " single target')",
     ),
     Rule(
         "AZ-NO-CANCEL",
         "azure",
         "Azure sessions have no cancel verb: cancel() is refused with an error that says to"
         " close instead.",
-        AZURE_REF + " section 1 (Session methods); reference landscape.md 1.2 ('no cancel()')",
+        AZURE_SDK + "job/session.py (Session has open, close, refresh and list_jobs; no cancel)",
     ),
     Rule(
         "AZ-SUBMIT-CLOSED",
         "azure",
         "A session accepts a job exactly while it is not ended and not closed; otherwise"
         " submitting raises SessionClosedError before any work is done.",
-        AZURE_REF + " section 1 (400 InvalidJobDefinition 'Session is already in a terminal"
-        " state')",
+        AZURE_RECORDINGS + " (400 InvalidJobDefinition 'Session is already in a terminal state')",
+        reading="Refusing before any work is done goes beyond the SDK, which uploads the input"
+        " blob before the service refuses the job (" + AZURE_SDK + "job/base_job.py).",
     ),
     Rule(
         "AZ-TERMINAL",
         "azure",
-        "'Succeeded', 'Failed' and 'TimedOut' are terminal: the session never leaves them.",
-        AZURE_REF + " section 1 (is_in_terminal_state)",
+        "'Succeeded', 'Failed' and 'TimedOut' are terminal: the session never leaves them and"
+        " holds no job in flight.",
+        AZURE_SDK + "job/session.py (is_in_terminal_state)",
     ),
     Rule(
         "AZ-QUANTINUUM-EXCLUSIVE",
@@ -334,10 +528,11 @@ RULES: tuple[Rule, ...] = (
         "A session on a Quantinuum target holds the hardware exclusively from its first job"
         " while jobs are queued within one minute of each other; after a lapse it queues"
         " normally for good.",
-        AZURE_SEED + " (Target behavior); " + AZURE_REF + " section 4",
-        reading="The minute counts like the 10-minute timeout: from the latest submission or"
-        " job end while no job is in flight (a job running longer than a minute must not cost"
-        " the session its exclusivity). 'After that' is read as a permanent lapse.",
+        AZURE_SESSIONS + ', section "Target behavior"; ' + AZURE_QUANTINUUM,
+        reading="Goes beyond the sources: the minute counts like the 10-minute timeout, from"
+        " the latest submission or job end while no job is in flight, rather than between"
+        " submissions as the page says, so a job running longer than a minute does not cost"
+        " the session its exclusivity. 'After that' is read as a permanent lapse.",
     ),
 )
 
