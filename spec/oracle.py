@@ -1,93 +1,150 @@
-"""The python-statemachine oracle: the provider chart itself, executed by python-statemachine.
+"""The python-statemachine oracle: the provider chart itself, its guards answered by the
+reference model.
 
-``OracleSession`` handles events like ``qsession.core.Session`` but chooses each transition by
-asking the chart (``StateMachine.send``) instead of the compiled table. It shares only the
-generic job rules (``check_job``, ``book``, ``settle``) with the engine, so a differential test
-over random traces proves the compiled table takes the transitions the declaration defines.
+``OracleSession`` takes events like ``qsession.core.Session``. For each transition (every
+timer that is due, then the event) it asks the reference model (``reference``) the chart's
+guard questions about the session as it is *before* that transition, lets python-statemachine
+choose the transition (``StateMachine.send``), and then applies the same transition to the
+reference model. Nothing of the core runs: the chart is only the declaration of states and
+rows, so a differential test against the core compares two implementations, and the chart's
+state must agree with the reference model's after every transition.
+
 It is slow by design; the benchmark drives it as the "python-statemachine directly" row.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from qsession.core.effects import Effect
-from qsession.core.engine import Machine, book, check_job, next_deadline, refusal, settle
-from qsession.core.errors import InvalidEventError
-from qsession.core.events import Advance, Event, Expire
-from qsession.core.policies import Policy
-from qsession.core.records import SessionRecord
-from qsession.core.session import Session
+from qsession.core.errors import InvalidEventError, SessionClosedError, SessionError
+from qsession.core.events import Advance, Event
+from qsession.core.policies import AzurePolicy, IBMPolicy, Policy
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
+
+from .reference import RefEffect, Reference
 
 _ORACLES: dict[str, type[StateMachine]] = {}
 
 
-def _oracle_chart(machine: Machine) -> type[StateMachine]:
-    """The chart subclassed with one method per guard and action name it declares."""
-    cached = _ORACLES.get(machine.name)
+def _guard(name: str) -> Any:
+    """The chart's guard ``name``, answered from the reference model before the transition."""
+
+    def accepting(ref: Reference, event: Any) -> bool:
+        return ref.accepting
+
+    def idle(ref: Reference, event: Any) -> bool:
+        return not ref.in_flight
+
+    def last_to_drain(ref: Reference, event: Any) -> bool:
+        ending = getattr(event, "job_id", None)
+        return not ref.accepting and ref.in_flight == [ending]
+
+    def aborts(ref: Reference, event: Any) -> bool:
+        policy = ref.policy
+        return isinstance(policy, AzurePolicy) and policy.job_failure_policy == "abort"
+
+    answers = {
+        "accepting": accepting,
+        "idle": idle,
+        "last_to_drain": last_to_drain,
+        "aborts": aborts,
+    }
+    answer = answers[name]
+    return lambda self, ev: answer(self.host.before, ev)
+
+
+def _oracle_chart(chart: type[StateMachine]) -> type[StateMachine]:
+    """The chart subclassed with the reference's answer to each guard it names and a no-op
+    for each action (the reference model carries out what actions do)."""
+    cached = _ORACLES.get(chart.__name__)
     if cached is not None:
         return cached
     namespace: dict[str, Any] = {}
-    for name, guard in machine.guards.items():
-        namespace[name] = lambda self, ev, _guard=guard: _guard(self.host.rec, ev)
-    for name, action in machine.actions.items():
-        namespace[name] = lambda self, ev, _act=action: _act(self.host.rec, ev, self.host.effects)
-    namespace["before_transition"] = lambda self, ev: book(self.host.rec, ev, self.host.job)
-    chart = type(f"{machine.chart.__name__}Oracle", (machine.chart,), namespace)
-    _ORACLES[machine.name] = chart
-    return chart
+    for state in chart.states:
+        for transition in state.transitions:
+            for spec in transition.cond:
+                if not spec.is_convention:
+                    namespace[spec.func] = _guard(spec.func)
+            for spec in transition.on:
+                if not spec.is_convention:
+                    namespace[spec.func] = lambda self, ev: None
+    oracle = type(f"{chart.__name__}Oracle", (chart,), namespace)
+    _ORACLES[chart.__name__] = oracle
+    return oracle
+
+
+class OracleDisagreement(AssertionError):
+    """The chart and the reference model entered different states."""
 
 
 class OracleSession:
-    """A session whose transitions python-statemachine executes (see module doc)."""
+    """A session whose transitions python-statemachine chooses (see module doc)."""
 
     def __init__(self, policy: Policy, *, session_id: str, at: float) -> None:
-        self.rec: SessionRecord[Any] = Session.open(policy, session_id=session_id, at=at).snapshot()
-        self.effects: list[Effect] = []
-        self.job: Any = None
-        self.chart = _oracle_chart(policy.machine)()
+        assert isinstance(policy, IBMPolicy | AzurePolicy)
+        self.reference = Reference(policy, session_id=session_id, at=at)
+        self.before = self.reference
+        self.chart = _oracle_chart(policy.machine.chart)()
         self.chart.host = self
 
-    def handle(self, event: Event) -> tuple[Effect, ...]:
-        """Apply ``event`` all-or-nothing, like ``Session.handle``."""
-        rec = self.rec
-        if not rec.last_at <= event.at < math.inf:
-            raise InvalidEventError(
-                f"session {rec.session_id!r}: time {event.at!r} goes backwards",
-                session_id=rec.session_id,
-                state=str(rec.state),
-                event=event.name,
-            )
-        saved = (rec.clone(), self.chart.current_state_value)
-        self.effects = []
+    @property
+    def state(self) -> str:
+        return str(self.chart.current_state_value)
+
+    def handle(self, event: Event) -> tuple[RefEffect, ...]:
+        """Apply ``event`` all-or-nothing; raise the error ``Session.handle`` would."""
+        ref = self.reference
+        if not ref.in_order(event):
+            raise self._error(InvalidEventError, event, "its time goes backwards", ref)
+        trial, saved = ref.clone(), self.chart.current_state_value
+        effects: list[RefEffect] = []
+        rules: list[str] = []
         try:
-            while rec.deadline <= event.at:
-                for timer, deadline in rec.policy.machine.timers:
-                    if deadline(rec) == rec.deadline:
-                        self._send(Expire(timer, rec.deadline))
-                        break
+            while (timer := trial.due_timer(event.at)) is not None:
+                self._send(trial, timer, event)
+                trial.fire(timer, effects, rules)
+                self._agree(trial)
             if not isinstance(event, Advance):
-                self._send(event)
-        except Exception:
-            self.rec, self.chart.current_state_value = saved
+                refusal = trial.check_job(event)
+                if refusal is not None:
+                    raise self._error(InvalidEventError, event, f"refused by {refusal.rule}", trial)
+                self._send(trial, event.name, event)
+                assert trial.apply(event, effects, rules) is None
+                self._agree(trial)
+        except SessionError:
+            self.chart.current_state_value = saved
             raise
-        self.rec.last_at = event.at
-        return tuple(self.effects)
+        trial.now = event.at
+        self.reference = trial
+        return tuple(effects)
 
-    def _send(self, event: Event | Expire) -> None:
-        rec = self.rec
-        rec.last_at = event.at
-        self.job = check_job(rec, event)
-        before = (rec.state, rec.accepting_jobs, rec.exclusive)
+    def _send(self, trial: Reference, name: str, event: Event) -> None:
+        self.before = trial.clone()
         try:
-            self.chart.send(event.name, ev=event)
+            self.chart.send(name, ev=event)
         except TransitionNotAllowed:
-            raise refusal(rec, event.name) from None
-        settle(rec, event, before, self.chart.current_state_value, self.effects)
-        assert rec.deadline == next_deadline(rec)
+            kind = SessionClosedError if name == "submit" else InvalidEventError
+            raise self._error(kind, event, "the chart has no transition", trial) from None
 
-    def snapshot(self) -> SessionRecord[Any]:
-        return self.rec.clone()
+    def _agree(self, trial: Reference) -> None:
+        if self.state != trial.state:
+            raise OracleDisagreement(
+                f"the chart entered {self.state!r} but the reference model {trial.state!r}"
+            )
+
+    @staticmethod
+    def _error(kind: type[SessionError], event: Event, why: str, ref: Reference) -> SessionError:
+        return kind(
+            f"session {ref.session_id!r} is {ref.state!r}; cannot take {event.name!r}: {why}",
+            session_id=ref.session_id,
+            state=ref.state,
+            event=event.name,
+        )
+
+    def jobs(self) -> dict[str, tuple[str, float, float | None, float | None]]:
+        """Each job's state and times, in submission order."""
+        return {
+            job_id: (job.state, job.submitted_at, job.started_at, job.ended_at)
+            for job_id, job in self.reference.jobs.items()
+        }
