@@ -47,11 +47,25 @@ def durations() -> st.SearchStrategy[float]:
     )
 
 
+#: The backend the IBM policies of ``session_policies()`` name (when they name one), and a
+#: target no session drawn here runs on (jobs for it must be refused).
+IBM_BACKEND = "ibm_fez"
+FOREIGN_TARGET = "elsewhere.qpu"
+
+
 def session_policies() -> st.SearchStrategy[Policy]:
-    """IBM sessions and batches (with and without max_time), Azure sessions of each kind."""
+    """IBM sessions and batches (with and without max_time, on a named backend or none),
+    Azure sessions of each kind."""
+    backends = st.sampled_from([None, IBM_BACKEND])
     return st.one_of(
-        st.builds(policies.ibm_session, max_time=st.sampled_from([None, 1, 60, "25m", "1h"])),
-        st.builds(policies.ibm_batch, max_time=st.sampled_from([None, 2, "5m", "2h"])),
+        st.builds(
+            policies.ibm_session,
+            max_time=st.sampled_from([None, 1, 60, "25m", "1h"]),
+            backend=backends,
+        ),
+        st.builds(
+            policies.ibm_batch, max_time=st.sampled_from([None, 2, "5m", "2h"]), backend=backends
+        ),
         st.builds(
             policies.azure_session,
             target=st.sampled_from(["ionq.simulator", "quantinuum.sim.h2-1sc", "rigetti.qpu"]),
@@ -62,7 +76,9 @@ def session_policies() -> st.SearchStrategy[Policy]:
 
 def event_traces(max_size: int = 40) -> st.SearchStrategy[list[Event]]:
     """Event sequences over three job ids; close and cancel are rare so traces go deep, and
-    a few events go back in time or name a foreign target so refusals are exercised too."""
+    a few events go back in time or name a foreign target so refusals are exercised too.
+    Submissions name no target, the session's own (``IBM_BACKEND`` or an Azure target of
+    ``session_policies()``) or ``FOREIGN_TARGET``."""
 
     @st.composite
     def trace(draw: Any) -> list[Event]:
@@ -72,7 +88,8 @@ def event_traces(max_size: int = 40) -> st.SearchStrategy[list[Event]]:
             kind = draw(st.sampled_from(_WEIGHTED_KINDS))
             job_id = draw(st.sampled_from(JOB_IDS))
             when = at - 1.0 if draw(st.integers(0, 49)) == 0 else at
-            events.append(_event(kind, job_id, when, draw(st.integers(0, 19)) == 0))
+            target = draw(st.sampled_from(_TARGETS))
+            events.append(_event(kind, job_id, when, target))
         return events
 
     return trace()
@@ -89,9 +106,16 @@ _WEIGHTED_KINDS = (
 )
 
 
-def _event(kind: str, job_id: str, at: float, foreign: bool) -> Event:
+_TARGETS = (
+    (None,) * 12
+    + (IBM_BACKEND, "ionq.simulator", "quantinuum.sim.h2-1sc", "rigetti.qpu")
+    + (FOREIGN_TARGET,) * 2
+)
+
+
+def _event(kind: str, job_id: str, at: float, target: str | None) -> Event:
     if kind == "submit":
-        return Submit(job_id, at, "elsewhere.qpu" if foreign else None)
+        return Submit(job_id, at, target)
     if kind in ("close", "cancel", "advance"):
         return {"close": Close, "cancel": Cancel, "advance": Advance}[kind](at)
     job_kinds = {
@@ -137,6 +161,12 @@ class SessionStateMachine(RuleBasedStateMachine):
     @rule()
     def submit(self) -> None:
         self._feed(Submit(f"j{self.submitted}", self.now))
+
+    @rule(foreign=st.booleans())
+    def submit_to_a_target(self, foreign: bool) -> None:
+        """Name the target: the session's own, or one it does not run on (refused)."""
+        own = self.policy.target
+        self._feed(Submit(f"j{self.submitted}", self.now, FOREIGN_TARGET if foreign else own))
 
     @rule(pick=st.integers(0, 7))
     def start(self, pick: int) -> None:

@@ -11,7 +11,7 @@ from qsession.testing import SessionStateMachine, event_traces, session_policies
 
 
 class IBMSession(SessionStateMachine):
-    policy = policies.ibm_session(max_time="1h")
+    policy = policies.ibm_session(max_time="1h", backend="ibm_fez")
 
 
 class IBMBatch(SessionStateMachine):
