@@ -6,7 +6,8 @@ from qsession.core import policies
 from qsession.core.events import Advance, JobStarted, Submit
 from qsession.core.ibm import MACHINE as IBM_MACHINE
 from qsession.core.policies import IBMPolicy
-from qsession.spec.checker import check_trace
+from qsession.core.session import Session
+from qsession.spec.checker import Checker, check_trace
 from qsession.spec.explorer import explore
 
 POLICIES = {
@@ -51,3 +52,28 @@ def test_explorer_finds_a_machine_that_never_grants_exclusivity():
     policy = broken_policy(activate=activate_without_priority)
     violations = explore(policy, depth=3, max_jobs=1).violations
     assert any(v.startswith("IBM-EXCLUSIVE-WHEN-ACTIVE") for v in violations)
+
+
+class StuckSession(Session):
+    """A core whose deadline never moves: advancing to it changes nothing."""
+
+    __slots__ = ()
+
+    @property
+    def next_deadline(self):
+        return 10.0
+
+    def handle(self, event):
+        return () if isinstance(event, Advance) else super().handle(event)
+
+
+def test_checker_reports_a_deadline_that_does_not_advance_instead_of_looping():
+    checker = Checker(policies.ibm_session())
+    checker.session = StuckSession(checker.session.snapshot())
+    checker.feed(Submit("a", 20.0))
+    stuck = [v for v in checker.violations if "does not advance" in v]
+    assert stuck == [
+        "TIMER-DEADLINE violated: after advancing to 10.0 the next deadline is still 10.0"
+        " (core 10.0, reference 1800.0); a deadline that does not advance would loop forever,"
+        " so the checker stopped advancing"
+    ]
