@@ -51,7 +51,7 @@ def candidates(checker: Checker, max_jobs: int) -> list[Event]:
     session = checker.session
     now = session.last_event_at
     times = {now, now + 1}
-    for deadline in (session.next_deadline, checker.reference.view().deadline):
+    for deadline in (session.next_deadline, checker.next_deadline()):
         if deadline is not None:
             times |= {deadline - 1, deadline, deadline + 1}
     jobs = list(session.jobs)

@@ -831,7 +831,7 @@ def run_mutant(mutant: Mutant | None, *, timeout: float) -> Verdict:
         started = _now()
         try:
             done = subprocess.run(
-                [sys.executable, "-X", "frozen_modules=off", str(DRIVER), str(copy)],
+                [sys.executable, str(DRIVER), str(copy)],
                 capture_output=True,
                 text=True,
                 timeout=timeout,

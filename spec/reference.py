@@ -18,7 +18,6 @@ event is accepted (a refused event changes nothing), and the views are rebuilt o
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -160,7 +159,8 @@ class Reference:
         self.entered: list[tuple[str, float]] = []
 
     def clone(self) -> Reference:
-        twin = copy.copy(self)
+        twin = object.__new__(Reference)
+        twin.__dict__.update(self.__dict__)
         twin.jobs = dict(self.jobs)
         twin.history = list(self.history)
         twin.entered = list(self.entered)
@@ -237,7 +237,7 @@ class Reference:
     def deadlines(self) -> list[tuple[str, float]]:
         """Armed timers in firing order on a tie (the session-ending one first)."""
         idle = not self.in_flight
-        armed: list[tuple[str, float | None]] = []
+        armed: list[tuple[str, float]] = []
         if self.ibm:
             assert isinstance(self.policy, IBMPolicy)
             first, last_end = self.first_start, self.last_job_end
@@ -252,7 +252,7 @@ class Reference:
             window = self.window
             if self.exclusive and window is not None:
                 armed.append(("exclusivity_lapsed", self.last_activity() + window))
-        return [(timer, at) for timer, at in armed if at is not None]
+        return armed
 
     def next_deadline(self) -> tuple[str, float] | None:
         """The timer that fires next: the earliest, the first listed on a tie."""
