@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -828,7 +829,7 @@ def run_mutant(mutant: Mutant | None, *, timeout: float) -> Verdict:
                 raise ValueError(f"mutant {mutant.id}: its old text is not in {mutant.file} once")
             target.write_text(text.replace(mutant.old, mutant.new))
         name = "control" if mutant is None else mutant.id
-        started = _now()
+        started = time.monotonic()
         try:
             done = subprocess.run(
                 [sys.executable, str(DRIVER), str(copy)],
@@ -839,7 +840,7 @@ def run_mutant(mutant: Mutant | None, *, timeout: float) -> Verdict:
             )
         except subprocess.TimeoutExpired:
             return Verdict(name, "timeout", (), None, f"no answer in {timeout:g} s", timeout)
-        seconds = _now() - started
+        seconds = time.monotonic() - started
         lines = done.stdout.strip().splitlines()
         if done.returncode != 0 or not lines:
             error = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -855,9 +856,3 @@ def run_all(mutants: Iterable[Mutant | None], *, timeout: float, workers: int = 
     """Run each mutant (None: the control) in parallel subprocesses, ``workers`` at a time."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda m: run_mutant(m, timeout=timeout), mutants))
-
-
-def _now() -> float:
-    import time  # noqa: PLC0415 - only the runner measures
-
-    return time.monotonic()

@@ -141,10 +141,3 @@ class OracleSession:
             state=ref.state,
             event=event.name,
         )
-
-    def jobs(self) -> dict[str, tuple[str, float, float | None, float | None]]:
-        """Each job's state and times, in submission order."""
-        return {
-            job_id: (job.state, job.submitted_at, job.started_at, job.ended_at)
-            for job_id, job in self.reference.jobs.items()
-        }

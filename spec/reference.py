@@ -101,7 +101,6 @@ class Outcome:
     effects: tuple[RefEffect, ...]
     refusal: Refusal | None
     rules: tuple[str, ...]
-    fired: tuple[str, ...]
 
 
 @attrs.frozen
@@ -128,10 +127,6 @@ class View:
     def deadline(self) -> float | None:
         """The earliest armed timer, or None."""
         return min((at for _, at in self.deadlines), default=None)
-
-    @property
-    def ended(self) -> bool:
-        return self.state in ("closed", *AZURE_TERMINAL)
 
     def job_ids(self, *states: str) -> set[str]:
         return {job_id for job_id, job in self.jobs if job.state in states}
@@ -267,20 +262,18 @@ class Reference:
     def feed(self, event: Event) -> Outcome:
         """Apply ``event`` all-or-nothing; a refused event leaves the model as it was."""
         if not self.in_order(event):
-            return Outcome((), Refusal("invalid", "EVENT-TIME-ORDER"), ("EVENT-TIME-ORDER",), ())
+            return Outcome((), Refusal("invalid", "EVENT-TIME-ORDER"), ("EVENT-TIME-ORDER",))
         trial = self.clone()
         effects: list[RefEffect] = []
         rules: list[str] = []
-        fired: list[str] = []
         while (timer := trial.due_timer(event.at)) is not None:
             trial.fire(timer, effects, rules)
-            fired.append(timer)
         refusal = None if isinstance(event, Advance) else trial.apply(event, effects, rules)
         if refusal is not None:
-            return Outcome((), refusal, (*rules, refusal.rule), tuple(fired))
+            return Outcome((), refusal, (*rules, refusal.rule))
         trial.now = event.at
         self.__dict__.update(trial.__dict__)
-        return Outcome(tuple(effects), None, tuple(rules), tuple(fired))
+        return Outcome(tuple(effects), None, tuple(rules))
 
     def in_order(self, event: Event) -> bool:
         """EVENT-TIME-ORDER: not before the last event, and at a finite time."""
