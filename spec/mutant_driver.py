@@ -4,8 +4,9 @@ the properties alone on it and print which rules they found broken, as one JSON 
 Run as a script, ``python mutant_driver.py CORE_DIR``, never imported: the copy of the core
 must be in place before anything imports ``qsession``. The checks, cheapest first, stop at the
 first stage that finds a violation: the policy properties over a grid of constructor calls,
-random traces through the checker (core against the reference model at every step), then
-the exhaustive explorer.
+then scenario and random traces through the checker (core against the reference model at
+every step) and the explorer, first on the core's generated hot path and then on its
+interpreter alone.
 """
 
 from __future__ import annotations
@@ -136,6 +137,60 @@ def _random_trace(rng: random.Random, policy: Any) -> list[Any]:
     return events
 
 
+def _interpreter_alone(kinds: list[Any]) -> None:
+    """From now on every session runs the core's generic interpreter (``engine``) instead of
+    its generated hot path: ``Session.handle`` on the base class is the interpreter, and the
+    checker only calls ``handle``."""
+    from qsession.core.session import Session  # noqa: PLC0415 - after the finder is installed
+
+    for policy in kinds:
+        type(Session.open(policy, session_id="mode", at=0.0)).handle = Session.handle  # type: ignore[method-assign]
+
+
+def _session_checks(kinds: list[Any], scenarios: list[Any], mode: str) -> dict[str, Any] | None:
+    """Scenario traces, random traces, then the explorer: the first violations found."""
+    from qsession.core.events import Advance  # noqa: PLC0415 - after the finder is installed
+    from qsession.spec.checker import check_trace  # noqa: PLC0415
+    from qsession.spec.explorer import explore  # noqa: PLC0415
+
+    for policy, events in scenarios:
+        found = check_trace(policy, events=events)
+        if found:
+            return {"stage": "scenarios" + mode, "rules": _rules(found), "example": found[0]}
+    rng = random.Random(20261201)
+    signal.signal(signal.SIGALRM, _alarm)
+    for trace_no in range(TRACES):
+        for policy in kinds:
+            events = _random_trace(rng, policy)
+            if trace_no == 0:
+                events.append(Advance(float("inf")))
+            signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
+            try:
+                found = check_trace(policy, events=events)
+            except _Hang:
+                return {
+                    "stage": "random traces" + mode,
+                    "rules": [],
+                    "hang": True,
+                    "example": repr(events),
+                }
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if found:
+                return {
+                    "stage": "random traces" + mode,
+                    "rules": _rules(found),
+                    "example": found[0],
+                }
+
+    for policy in kinds:
+        result = explore(policy, depth=3, max_jobs=2, stop_at_first=True)
+        if result.violations:
+            found = list(result.violations)
+            return {"stage": "explorer" + mode, "rules": _rules(found), "example": found[0]}
+    return None
+
+
 def main(core_dir: str) -> dict[str, Any]:
     from qsession.core import policies  # noqa: PLC0415 - after the finder is installed
     from qsession.core.events import (  # noqa: PLC0415
@@ -149,8 +204,6 @@ def main(core_dir: str) -> dict[str, Any]:
         Submit,
     )
     from qsession.core.policies import Policy  # noqa: PLC0415
-    from qsession.spec.checker import check_trace  # noqa: PLC0415
-    from qsession.spec.explorer import explore  # noqa: PLC0415
 
     assert policies.__file__ is not None and policies.__file__.startswith(core_dir)
     violations = _policy_violations()
@@ -194,37 +247,12 @@ def main(core_dir: str) -> dict[str, Any]:
             ],
         ),
     ]
-    for policy, events in scenarios:
-        found = check_trace(policy, events=events)
-        if found:
-            return {"stage": "scenarios", "rules": _rules(found), "example": found[0]}
-    rng = random.Random(20261201)
-    signal.signal(signal.SIGALRM, _alarm)
-    for trace_no in range(TRACES):
-        for policy in kinds:
-            events = _random_trace(rng, policy)
-            if trace_no == 0:
-                events.append(Advance(float("inf")))
-            signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
-            try:
-                found = check_trace(policy, events=events)
-            except _Hang:
-                return {
-                    "stage": "random traces",
-                    "rules": [],
-                    "hang": True,
-                    "example": repr(events),
-                }
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            if found:
-                return {"stage": "random traces", "rules": _rules(found), "example": found[0]}
-
-    for policy in kinds:
-        result = explore(policy, depth=3, max_jobs=2, stop_at_first=True)
-        if result.violations:
-            found = list(result.violations)
-            return {"stage": "explorer", "rules": _rules(found), "example": found[0]}
+    for mode in ("", " (interpreter alone)"):
+        if mode:
+            _interpreter_alone(kinds)
+        report = _session_checks(kinds, scenarios, mode)
+        if report is not None:
+            return report
     return {"stage": None, "rules": [], "example": None}
 
 

@@ -3,9 +3,11 @@
 Each ``Mutant`` is a textual patch on one file of ``qsession.core`` (its ``old`` text must
 occur exactly once, so a refactor that invalidates a mutant fails loudly) and the rules it
 breaks. ``run_mutant`` copies the core to a fresh directory, applies the patch and runs
-``mutant_driver.py`` on the copy in a subprocess with a time limit: the mutant is caught when
-a property reports a violation, caught by timeout when the run does not end in time (a hang
-is a failure the properties exposed, never a hung suite), and survives otherwise.
+``mutant_driver.py`` on the copy in a subprocess with a time limit (the properties run on the
+generated hot path, then on the interpreter alone, so a mutant of either is exposed): the
+mutant is caught when a property reports a violation, caught by timeout when the run does not
+end in time (a hang is a failure the properties exposed, never a hung suite), and survives
+otherwise.
 """
 
 from __future__ import annotations
@@ -642,8 +644,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "refusal-after-timers-not-rolled-back",
         "EVENT-ERROR-NO-CHANGE",
         ENG,
-        "        if not isinstance(event, Advance):\n            rec = rec.clone()",
-        "        if isinstance(event, Advance):\n            rec = rec.clone()",
+        "        if not isinstance(event, Advance):\n            rec = rec.fork()",
+        "        if isinstance(event, Advance):\n            rec = rec.fork()",
     ),
     _m(
         "refused-submit-recorded",
@@ -716,22 +718,22 @@ MUTANTS: tuple[Mutant, ...] = (
         "start-time-overwrites-submission",
         "JOB-TIMES",
         ENG,
-        "rec.jobs[job_id] = Job(state, job.submitted_at, at)",
-        "rec.jobs[job_id] = Job(state, at, at)",
+        "rec.job_rows[job_id] = (state, job[1], at, None, None)",
+        "rec.job_rows[job_id] = (state, at, at, None, None)",
     ),
     _m(
         "end-time-is-start-time",
         "JOB-TIMES",
         ENG,
-        "rec.jobs[job_id] = Job(state, job.submitted_at, job.started_at, at, reason)",
-        "rec.jobs[job_id] = Job(state, job.submitted_at, job.started_at, job.started_at, reason)",
+        "rec.job_rows[job_id] = (state, job[1], job[2], at, reason)",
+        "rec.job_rows[job_id] = (state, job[1], job[2], job[2], reason)",
     ),
     _m(
         "session-ended-job-lost",
         "JOB-CONSERVATION",
         ENG,
-        "        rec.jobs[job_id] = Job(end, job.submitted_at, job.started_at, at, reason)",
-        "        del rec.jobs[job_id]",
+        "            rows[job_id] = (end, row[1], row[2], at, reason)",
+        "            del rows[job_id]",
     ),
     _m(
         "submission-counted-twice",
@@ -806,6 +808,55 @@ MUTANTS: tuple[Mutant, ...] = (
         "return None if deadline == math.inf else deadline + 1.0",
     ),
 )
+
+
+#: The generated hot path (``compiled.py``) writes its own job bookkeeping and timer loop.
+COMPILED_MUTANTS: tuple[Mutant, ...] = (
+    _m(
+        "hot-path-submission-counted-twice",
+        "JOB-CONSERVATION",
+        "compiled.py",
+        'f"{pad}rec.in_flight += 1",',
+        'f"{pad}rec.in_flight += 2",',
+    ),
+    _m(
+        "hot-path-max-ttl-from-creation",
+        "IBM-MAXTTL-FROM-START IBM-DETAILS-KEYS",
+        "compiled.py",
+        'f"{pad}    rec.started_at = at",',
+        'f"{pad}    rec.started_at = rec.created_at",',
+    ),
+    _m(
+        "hot-path-job-end-is-last-start",
+        "IBM-ITTL-DEACTIVATE AZ-TIMEOUT-10MIN",
+        "compiled.py",
+        'f"{pad}rec.last_job_completed = at",',
+        'f"{pad}rec.last_job_completed = rec.last_job_started",',
+    ),
+    _m(
+        "hot-path-job-end-still-in-flight",
+        "JOB-CONSERVATION IBM-CLOSE-DRAINS",
+        "compiled.py",
+        'f"{pad}rec.in_flight -= 1",',
+        'f"{pad}rec.in_flight -= 0",',
+    ),
+    _m(
+        "hot-path-timer-boundary",
+        "TIMER-ORDER TIMER-DEADLINE",
+        "compiled.py",
+        '"    while rec.deadline <= upto:",',
+        '"    while rec.deadline < upto:",',
+    ),
+    _m(
+        "hot-path-event-at-deadline-skips-timer",
+        "TIMER-ORDER",
+        "compiled.py",
+        'checks = ["not rec.last_at <= at < rec.deadline"]',
+        'checks = ["not rec.last_at <= at <= rec.deadline"]',
+    ),
+)
+
+MUTANTS += COMPILED_MUTANTS
 
 #: Rules whose behaviour is not the core's (the SDK adapters implement them): no core mutant.
 RULES_WITHOUT_MUTANTS = frozenset({"IBM-SIMULATOR-NO-SESSION"})
