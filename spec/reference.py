@@ -322,6 +322,9 @@ class Reference:
 
     def check_job(self, event: Event) -> Refusal | None:
         """The rules every provider shares: job ids, the job lifecycle, one target."""
+        job_id = getattr(event, "job_id", "-")
+        if type(job_id) is not str or not job_id:
+            return Refusal("invalid", "EVENT-UNKNOWN-JOB")  # no session ever accepts such an id
         if isinstance(event, Submit):
             if event.job_id in self.jobs:
                 return Refusal("invalid", "EVENT-DUPLICATE-JOB")
