@@ -187,8 +187,10 @@ def test_serve_says_where_state_lives_and_keeps_it_in_memory_when_asked(tmp_path
     try:
         banner = [process.stdout.readline() for _ in range(3)]
         process.send_signal(signal.SIGINT)  # during start-up or serving: either way, one line
-        assert process.wait(timeout=120) in (0, 130)
-        assert "Traceback" not in process.stderr.read()
+        code = process.wait(timeout=120)
+        errors = process.stderr.read()
+        assert code in (0, 130), (banner, errors)
+        assert "Traceback" not in errors
     finally:
         process.kill()
         process.wait()
