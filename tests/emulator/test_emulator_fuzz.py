@@ -162,7 +162,7 @@ def _world(emulator: Emulator) -> dict[str, str]:
 def _settle(emulator: Emulator) -> None:
     """Wait until no job is queued or running (the worker then writes nothing)."""
     deadline = time.monotonic() + 120
-    while any(JobState(j.state).in_flight for j in emulator.cloud.store.load_jobs()):
+    while any(JobState(p.state).in_flight for _, p in emulator.cloud.store.load_jobs()):
         assert time.monotonic() < deadline, "jobs still in flight after 120 s"
         time.sleep(0.01)
 
