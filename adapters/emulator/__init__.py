@@ -8,6 +8,14 @@ real clients' objects, already pointed at it.
 from .app import create_app
 from .clients import azure_workspace, ibm_service
 from .clock import ServerClock
-from .store import SQLiteStore, Store
+from .store import SQLiteStore, Store, open_store
 
-__all__ = ["SQLiteStore", "ServerClock", "Store", "azure_workspace", "create_app", "ibm_service"]
+__all__ = [
+    "SQLiteStore",
+    "ServerClock",
+    "Store",
+    "azure_workspace",
+    "create_app",
+    "ibm_service",
+    "open_store",
+]

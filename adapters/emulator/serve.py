@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -38,9 +38,12 @@ from .clients import (
     IBM_INSTANCE,
 )
 from .clock import MAX_SPEED, MIN_SPEED, ClockError, ServerClock, check_speed
-from .store import SQLiteStore
+from .store import SchemaError, StoreUnavailable, open_store, redacted
+from .team import Standby, serving
 
 DEFAULT_DB = "qsession-serve.db"
+#: The environment variable that gives ``--db`` when the flag is not passed.
+DB_VARIABLE = "QSESSION_DB"
 
 
 def settings(url: str) -> str:
@@ -84,9 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--db",
-        default=DEFAULT_DB,
-        help="SQLite file for sessions, jobs, results and blobs, kept between runs;"
-        " ':memory:' keeps nothing, for CI (default: %(default)s in the current directory)",
+        default=os.environ.get(DB_VARIABLE) or DEFAULT_DB,
+        help="where sessions, jobs, results and blobs are kept between runs: an SQLite file,"
+        " ':memory:' (keeps nothing, for CI) or a PostgreSQL URL postgresql://USER@HOST/DB"
+        f" (default: ${DB_VARIABLE}, else {DEFAULT_DB} in the current directory)",
     )
     parser.add_argument(
         "--speed",
@@ -118,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
         "--docs",
         action="store_true",
         help="serve /docs, /redoc and /openapi.json (without a key, to anyone who can connect)",
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="the URL clients and the other processes on the same database reach this one at"
+        " (default: http://HOST:PORT)",
     )
     parser.add_argument(
         "--plan",
@@ -156,9 +166,9 @@ def build(
     seed: int | None = None,
     workers: int | None = None,
 ) -> FastAPI:
-    """The app over the SQLite file ``db``, its clock resumed from what the file says
-    (``ClockError`` if the file holds a clock no bounded clock can have left)."""
-    store = SQLiteStore(db)
+    """The app over the store at ``db`` (``open_store``), its clock resumed from what the
+    store says (``ClockError`` if it holds a clock no bounded clock can have left)."""
+    store = open_store(db)
     try:
         clock = ServerClock(
             speed=speed, virtual=virtual, start=ServerClock.resumed(store.get_meta("clock"))
@@ -204,6 +214,15 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _kept(app: Any, db: str, leader: str | None) -> str:
+    """Where the banner says the state is kept."""
+    if isinstance(app, Standby):
+        return f"kept in {redacted(db)}; standing by for the leader at {leader}"
+    if db == ":memory:":
+        return "kept in memory, gone when it stops"
+    return f"kept in {app.state.cloud.store.location}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until Ctrl-C or SIGTERM."""
     args = _parser().parse_args(argv)
@@ -228,19 +247,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{host}:{port}"
+    url = args.url or f"http://{host}:{port}"
+    build_app = partial(
+        build,
+        args.db,
+        speed=args.speed,
+        virtual=args.virtual,
+        api_keys=args.api_keys,
+        admin_key=args.admin_key,
+        docs=args.docs,
+        plan=args.plan,
+        seed=args.seed,
+        workers=args.workers,
+    )
     try:
-        app = build(
-            args.db,
-            speed=args.speed,
-            virtual=args.virtual,
-            api_keys=args.api_keys,
-            admin_key=args.admin_key,
-            docs=args.docs,
-            plan=args.plan,
-            seed=args.seed,
-            workers=args.workers,
-        )
+        app, leader = serving(build_app, args.db, url)
     except (sqlite3.Error, OSError, ValueError) as exc:  # ClockError is a ValueError
         sock.close()
         print(
@@ -249,12 +270,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    where = "memory" if args.db == ":memory:" else str(Path(args.db).resolve())
+    except ImportError as exc:
+        sock.close()
+        print(
+            f"qsession serve: a PostgreSQL store needs {exc.name or 'psycopg'}:"
+            " pip install 'qsession[postgres]'",
+            file=sys.stderr,
+        )
+        return 1
+    except (SchemaError, StoreUnavailable) as exc:
+        sock.close()
+        print(f"qsession serve: {exc}", file=sys.stderr)
+        return 1
     mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
     admin = "admin routes on" if args.admin_key else "no admin routes (--admin-key)"
     print(f"qsession serve: {url} ({mode}; {admin}); Ctrl-C stops it", flush=True)
-    kept = "kept in memory, gone when it stops" if args.db == ":memory:" else f"kept in {where}"
-    print(f"state: {kept} (--db)", flush=True)
+    print(f"state: {_kept(app, args.db, leader)} (--db)", flush=True)
     print(f"dashboard: {url}/ (your sessions and jobs, live; enter the API key)\n", flush=True)
     print(settings(url), flush=True)
     config = uvicorn.Config(

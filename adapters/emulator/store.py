@@ -1,4 +1,4 @@
-"""Durable state of the emulator: a small ``Store`` interface and its SQLite implementation.
+"""Durable state of the emulator: a small ``Store`` interface and its SQL implementation.
 
 Everything the emulator acknowledges is written before the HTTP answer leaves: sessions with
 the core event trace each one was fed (a restart rebuilds every ``qsession.core.Session`` by
@@ -6,14 +6,21 @@ replaying it; the core is deterministic, so the replay is exact), jobs with thei
 times, job results, and the blobs of the Azure storage emulation. Writes are grouped by
 ``transaction()``, so one request's changes land together or not at all.
 
-``SQLiteStore`` is one file in WAL mode (``synchronous=NORMAL``: a killed process loses
-nothing it committed). The interface is row-shaped and small so that a PostgreSQL store can
-implement it the same way.
+``SQLStore`` is that interface in SQL that SQLite and PostgreSQL both run. ``SQLiteStore``
+(the embedded default) is one file in WAL mode (``synchronous=NORMAL``: a killed process loses
+nothing it committed); ``PostgresStore`` (``qsession.adapters.emulator.pgstore``, the
+``postgres`` extra) is a PostgreSQL database. ``open_store`` picks one by its location.
 
-The files are private: the database is created (or tightened to) mode 0600, and SQLite gives
-its ``-wal`` and ``-shm`` files the database's mode. The server's signing secret is not a row:
+Every store records its layout's ``schema_version`` in its meta table and checks it on open:
+a store written by a newer qsession is refused with ``SchemaError`` before anything is
+written; an older one is migrated in the same transaction.
+
+The SQLite files are private: the database is created (or tightened to) mode 0600, and SQLite
+gives its ``-wal`` and ``-shm`` files the database's mode. Its signing secret is not a row:
 ``secret()`` keeps it in a 0600 key file beside the database (``<db>.key``), so a copy of the
-database alone cannot forge tokens or storage signatures.
+database alone cannot forge tokens or storage signatures. A PostgreSQL store keeps the secret
+in its meta table, because every server process on the database must sign alike: the
+database's own access control guards it.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -88,6 +96,9 @@ class BlobRow:
 class Store(Protocol):
     """What the emulator needs from durable storage."""
 
+    #: Where the store is, for messages (a path, or a URL without its password).
+    location: str
+
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Group the writes made inside into one atomic commit (re-entrant)."""
         ...
@@ -138,31 +149,36 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+#: The layout this code writes, in the meta table under ``schema_version``. Version 1 is the
+#: layout of stores written before the version was recorded (the same tables); opening one
+#: migrates it by recording the version.
+SCHEMA_VERSION = 2
+#: Statements that take a store from the version it is keyed under to the next one.
+_MIGRATIONS: Mapping[int, tuple[str, ...]] = {1: ()}
+_TABLES = """
 CREATE TABLE IF NOT EXISTS sessions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial},
     tenant TEXT NOT NULL, id TEXT NOT NULL, provider TEXT NOT NULL, backend TEXT NOT NULL,
-    policy TEXT NOT NULL, attrs TEXT NOT NULL, opened_at REAL NOT NULL,
+    policy TEXT NOT NULL, attrs TEXT NOT NULL, opened_at {real} NOT NULL,
     UNIQUE (tenant, id));
 CREATE TABLE IF NOT EXISTS session_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial},
     tenant TEXT NOT NULL, session_id TEXT NOT NULL, event TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS session_events_by_session ON session_events (tenant, session_id);
 CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial},
     tenant TEXT NOT NULL, id TEXT NOT NULL, provider TEXT NOT NULL, backend TEXT NOT NULL,
-    session_id TEXT, program TEXT NOT NULL, attrs TEXT NOT NULL, params BLOB,
-    state TEXT NOT NULL, submitted_at REAL NOT NULL, started_at REAL, ended_at REAL,
-    due_at REAL, reason TEXT,
+    session_id TEXT, program TEXT NOT NULL, attrs TEXT NOT NULL, params {blob},
+    state TEXT NOT NULL, submitted_at {real} NOT NULL, started_at {real}, ended_at {real},
+    due_at {real}, reason TEXT,
     UNIQUE (tenant, id));
 CREATE TABLE IF NOT EXISTS results (
-    tenant TEXT NOT NULL, job_id TEXT NOT NULL, data BLOB NOT NULL,
+    tenant TEXT NOT NULL, job_id TEXT NOT NULL, data {blob} NOT NULL,
     PRIMARY KEY (tenant, job_id));
 CREATE TABLE IF NOT EXISTS blobs (
-    account TEXT NOT NULL, container TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
-    content_type TEXT, content_encoding TEXT, etag TEXT NOT NULL, modified REAL NOT NULL,
-    PRIMARY KEY (account, container, name));
+    account TEXT NOT NULL, container TEXT NOT NULL, name TEXT NOT NULL, data {blob} NOT NULL,
+    content_type TEXT, content_encoding TEXT, etag TEXT NOT NULL, modified {real} NOT NULL,
+    PRIMARY KEY (account, container, name))
 """
 _JOB_FIELDS = frozenset({"state", "started_at", "ended_at", "due_at", "reason", "attrs"})
 
@@ -189,43 +205,84 @@ def _key_file(path: str, fresh: bytes) -> bytes:
     return fresh
 
 
-class SQLiteStore:
-    """``Store`` on one SQLite file (WAL). ``":memory:"`` keeps everything in memory."""
+class SchemaError(Exception):
+    """The store was written by a newer qsession, whose layout this one cannot read."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._memory = self.path == ":memory:"
-        if not self._memory:
-            _private(self.path)
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(self.path + suffix):
-                    os.chmod(self.path + suffix, 0o600)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the connection (an SQLite file that cannot
+    be opened raises ``sqlite3.Error``)."""
+
+
+class StoreInUse(StoreUnavailable):
+    """Another server process holds the store (see ``qsession.adapters.emulator.team``)."""
+
+
+class SQLStore:
+    """``Store`` in SQL that SQLite and PostgreSQL both run: one connection, used under a
+    lock, with ``?`` parameters. A subclass connects and names its column types."""
+
+    #: The column types of the schema: ``serial`` (an ordering key), ``real``, ``blob``.
+    TYPES: Mapping[str, str]
+    #: The statement that opens a write transaction.
+    BEGIN = "BEGIN"
+    #: A query with one row if the table named by its parameter exists.
+    TABLE_EXISTS: str
+    location: str
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
         self._lock = threading.RLock()
         self._depth = 0
-        self._secret: bytes | None = None
+        self._open_schema()
+
+    def _open_schema(self) -> None:
+        """Create the tables, or check and migrate the stored layout (``SchemaError`` for a
+        newer one, before anything is written)."""
+        with self.transaction():
+            self._execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            stored = self.get_meta("schema_version")
+            if stored is None:
+                old = self._execute(self.TABLE_EXISTS, ("sessions",)).fetchone() is not None
+                version = 1 if old else SCHEMA_VERSION
+            else:
+                version = int(stored)
+            if version > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"{self.location} has schema version {version}, written by a newer"
+                    f" qsession; this one reads up to version {SCHEMA_VERSION}: upgrade qsession"
+                    " or use another store"
+                )
+            for statement in _TABLES.format(**self.TYPES).split(";"):
+                self._execute(statement)
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    self._execute(statement)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def secret(self) -> bytes:
-        """The signing secret from ``<db>.key`` (created 0600 on first use; a secret an older
-        version kept in the ``meta`` table moves there and leaves the database)."""
-        with self._lock:
-            if self._secret is None:
-                legacy = self.get_meta("secret")
-                fresh = (legacy or secrets.token_hex(32)).encode()
-                self._secret = fresh if self._memory else _key_file(self.path + ".key", fresh)
-                if legacy is not None:
-                    self._run("DELETE FROM meta WHERE key = 'secret'")
-            return self._secret
+        """The signing secret, kept in the meta table (created on first use, once for every
+        process on the store)."""
+        with self.transaction():
+            self._run(
+                "INSERT INTO meta (key, value) VALUES ('secret', ?) ON CONFLICT (key) DO NOTHING",
+                (secrets.token_hex(32),),
+            )
+            stored = self.get_meta("secret")
+        assert stored is not None
+        return stored.encode()
+
+    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._db.execute(sql, args)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(self.BEGIN)
             self._depth += 1
             try:
                 yield
@@ -238,17 +295,21 @@ class SQLiteStore:
             if outer:
                 self._db.execute("COMMIT")
 
-    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> None:
         with self.transaction():
-            return self._db.execute(sql, args)
+            self._execute(sql, args)
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            row = self._execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._run(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def add_session(self, row: SessionRow) -> None:
         self._run(
@@ -307,34 +368,39 @@ class SQLiteStore:
 
     def get_params(self, tenant: str, job_id: str) -> bytes | None:
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT params FROM jobs WHERE tenant = ? AND id = ?", (tenant, job_id)
             ).fetchone()
         return None if row is None or row[0] is None else bytes(row[0])
 
     def put_result(self, tenant: str, job_id: str, data: bytes) -> None:
         self._run(
-            "INSERT OR REPLACE INTO results (tenant, job_id, data) VALUES (?, ?, ?)",
+            "INSERT INTO results (tenant, job_id, data) VALUES (?, ?, ?)"
+            " ON CONFLICT (tenant, job_id) DO UPDATE SET data = excluded.data",
             (tenant, job_id, data),
         )
 
     def get_result(self, tenant: str, job_id: str) -> bytes | None:
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT data FROM results WHERE tenant = ? AND job_id = ?", (tenant, job_id)
             ).fetchone()
         return None if row is None else bytes(row[0])
 
     def put_blob(self, row: BlobRow) -> None:
         self._run(
-            "INSERT OR REPLACE INTO blobs (account, container, name, data, content_type,"
-            " content_encoding, etag, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO blobs (account, container, name, data, content_type,"
+            " content_encoding, etag, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account, container, name) DO UPDATE SET data = excluded.data,"
+            " content_type = excluded.content_type,"
+            " content_encoding = excluded.content_encoding, etag = excluded.etag,"
+            " modified = excluded.modified",
             attrs.astuple(row),
         )
 
     def get_blob(self, account: str, container: str, name: str) -> BlobRow | None:
         with self._lock:
-            row = self._db.execute(
+            row = self._execute(
                 "SELECT account, container, name, data, content_type, content_encoding, etag,"
                 " modified FROM blobs WHERE account = ? AND container = ? AND name = ?",
                 (account, container, name),
@@ -345,12 +411,12 @@ class SQLiteStore:
 
     def load_sessions(self) -> list[tuple[SessionRow, list[dict[str, Any]]]]:
         with self._lock:
-            sessions = self._db.execute(
+            sessions = self._execute(
                 "SELECT tenant, id, provider, backend, policy, attrs, opened_at FROM sessions"
                 " ORDER BY seq"
             ).fetchall()
             events: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            for tenant, session_id, event in self._db.execute(
+            for tenant, session_id, event in self._execute(
                 "SELECT tenant, session_id, event FROM session_events ORDER BY seq"
             ):
                 events.setdefault((tenant, session_id), []).append(json.loads(event))
@@ -364,7 +430,7 @@ class SQLiteStore:
 
     def load_jobs(self) -> list[tuple[JobRow, JobProgress]]:
         with self._lock:
-            rows = self._db.execute(
+            rows = self._execute(
                 "SELECT tenant, id, provider, backend, session_id, program, attrs, params,"
                 " submitted_at, state, started_at, ended_at, due_at, reason FROM jobs ORDER BY seq"
             ).fetchall()
@@ -384,3 +450,65 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class SQLiteStore(SQLStore):
+    """``Store`` on one SQLite file (WAL). ``":memory:"`` keeps everything in memory."""
+
+    TYPES: Mapping[str, str] = {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "real": "REAL",
+        "blob": "BLOB",
+    }
+    BEGIN = "BEGIN IMMEDIATE"
+    TABLE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._memory = self.path == ":memory:"
+        self.location = self.path if self._memory else str(Path(path).resolve())
+        self._secret: bytes | None = None
+        if not self._memory:
+            _private(self.path)
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.chmod(self.path + suffix, 0o600)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            super().__init__(db)
+        except BaseException:
+            db.close()
+            raise
+
+    def secret(self) -> bytes:
+        """The signing secret from ``<db>.key`` (created 0600 on first use; a secret an older
+        version kept in the ``meta`` table moves there and leaves the database)."""
+        with self._lock:
+            if self._secret is None:
+                legacy = self.get_meta("secret")
+                fresh = (legacy or secrets.token_hex(32)).encode()
+                self._secret = fresh if self._memory else _key_file(self.path + ".key", fresh)
+                if legacy is not None:
+                    self._run("DELETE FROM meta WHERE key = 'secret'")
+            return self._secret
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_store(location: str) -> Store:
+    """The store at ``location``: a ``postgresql://`` URL (``PostgresStore``) or an SQLite
+    file path (``":memory:"`` keeps nothing)."""
+    if location.startswith(("postgresql://", "postgres://")):
+        from .pgstore import PostgresStore  # noqa: PLC0415 - postgres extra
+
+        return PostgresStore(location)
+    return SQLiteStore(location)

@@ -1,4 +1,5 @@
-"""Fixtures: an emulator served on a free loopback port from this process, stopped after use."""
+"""Fixtures: an emulator served on a free loopback port from this process, stopped after use,
+on each store: every test that starts one runs once on SQLite and once on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-from qsession.adapters.emulator import ServerClock, SQLiteStore, create_app
+from qsession.adapters.emulator import ServerClock, create_app, open_store
 from qsession.adapters.emulator.auth import ADMIN_HEADER, Tenancy
 from qsession.adapters.emulator.cloud import Cloud
 from qsession.adapters.emulator.serve import running
@@ -40,15 +41,25 @@ class Emulator:
         return float(answer.json()["now"])
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """``new_store_location()``: where a fresh, empty store goes (an SQLite file, or a new
+    database on the tests' PostgreSQL server), for ``--db`` or ``open_store``."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        return server.new_database  # type: ignore[no-any-return]
+    counter = itertools.count()
+    return lambda: str(tmp_path / f"emulator-{next(counter)}.db")
+
+
 @pytest.fixture
-def start_emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
+def start_emulator(new_store_location: Callable[[], str]) -> Iterator[Callable[..., Emulator]]:
     """``start_emulator(virtual=True, speed=1.0, **create_app kwargs)``: serve a fresh one
     (with ``admin_key=ADMIN_KEY`` unless told otherwise)."""
-    counter = itertools.count()
     with ExitStack() as stack:
 
         def start(*, virtual: bool = True, speed: float = 1.0, **kwargs: Any) -> Emulator:
-            store = SQLiteStore(tmp_path / f"emulator-{next(counter)}.db")
+            store = open_store(new_store_location())
             kwargs.setdefault("admin_key", ADMIN_KEY)
             app = create_app(store, ServerClock(virtual=virtual, speed=speed), seed=7, **kwargs)
             url = stack.enter_context(running(app))
