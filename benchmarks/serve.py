@@ -17,13 +17,19 @@ same threads, in the same run; the ratio column is the emulator's jobs/s over th
 Rows: 1 client thread; 8 threads on 8 backends; 8 threads on 4 backends (two dedicated
 sessions per QPU: one holds it while active, as on the service).
 
-A second table times the emulator's work pool alone: the same Bell-state jobs executed as the
+A second table runs the same client on each store, in the same run: an SQLite file in WAL
+mode; a PostgreSQL database on a throwaway local server (``qsession.adapters.emulator.pgserver``,
+``fsync=off``) with one process; and the same with two processes on one database, the client
+threads alternating between them starting with the standby (so the 1-thread row goes entirely
+through the standby, which forwards to the leader).
+
+A third table times the emulator's work pool alone: the same Bell-state jobs executed as the
 emulator executes them (``execution.run_ibm``), serially, on a thread pool and on a process
 pool, which is how the pool kind was chosen.
 
     python -P benchmarks/serve.py              # 40 jobs per thread (-P: benchmarks/azure.py
                                                # would shadow the azure package)
-    python -P benchmarks/serve.py --jobs 10    # quicker
+    python -P benchmarks/serve.py --jobs 10 --repeat 1   # quicker
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -55,7 +62,7 @@ import httpx
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import RuntimeEncoder, SamplerV2, Session
-from qsession.adapters.emulator import execution, ibm_service
+from qsession.adapters.emulator import execution, ibm_service, pgserver
 
 #: Eight 5-qubit fake backends: one per client thread.
 BACKENDS = (
@@ -119,12 +126,24 @@ class Row:
     submit: float
 
 
-def measure(url: str | None, threads: int, backends: int, jobs: int) -> Row:
-    """Throughput and round trips with ``threads`` clients on ``backends`` backends."""
+def measure(
+    url: str | None, threads: int, backends: int, jobs: int, standby: str | None = None
+) -> Row:
+    """Throughput and round trips with ``threads`` clients on ``backends`` backends (with a
+    ``standby``, the even-numbered threads use it)."""
     times: list[tuple[float, float]] = []
     ready = threading.Barrier(threads + 1)
     workers = [
-        threading.Thread(target=client, args=(url, BACKENDS[i % backends], jobs, times, ready))
+        threading.Thread(
+            target=client,
+            args=(
+                standby if standby is not None and i % 2 == 0 else url,
+                BACKENDS[i % backends],
+                jobs,
+                times,
+                ready,
+            ),
+        )
         for i in range(threads)
     ]
     for worker in workers:
@@ -143,9 +162,9 @@ def measure(url: str | None, threads: int, backends: int, jobs: int) -> Row:
 
 
 @contextlib.contextmanager
-def emulator(db: Path) -> Iterator[tuple[str, int]]:
-    """``qsession serve --virtual`` in a child process; yields its URL and process id; stops
-    it on exit."""
+def emulator(db: Path | str) -> Iterator[tuple[str, int]]:
+    """``qsession serve --virtual`` in a child process; yields its URL and process id once it
+    answers (itself, or through the leader of its database); stops it on exit."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -158,17 +177,60 @@ def emulator(db: Path) -> Iterator[tuple[str, int]]:
     try:
         deadline = time.monotonic() + 60
         while True:
-            try:
-                httpx.get(f"{url}/emulator/v1/clock", headers={"Authorization": "apikey b"})
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the emulator did not start") from None
-                time.sleep(0.1)
+            with contextlib.suppress(httpx.TransportError):
+                clock = httpx.get(f"{url}/emulator/v1/clock", headers={"Authorization": "apikey b"})
+                if clock.status_code == 200:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.1)
         yield url, server.pid
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+#: (row label, store kind, processes) of the store table.
+STORES = (
+    ("SQLite", "sqlite", 1),
+    ("PostgreSQL, 1 process", "postgresql", 1),
+    ("PostgreSQL, 2 processes", "postgresql", 2),
+)
+
+
+def bench_stores(jobs: int, repeat: int) -> None:
+    """The emulator on each store, 1 and 8 client threads on 8 backends (interleaved,
+    median of ``repeat`` runs)."""
+    rows = [(store, threads) for store in STORES for threads in (1, 8)]
+    runs: dict[tuple[Any, int], list[Row]] = {row: [] for row in rows}
+    names = itertools.count()
+    with pgserver.throwaway() as admin, tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            for store, threads in rows:
+                _, kind, processes = store
+                n = next(names)
+                db = (
+                    Path(tmp) / f"bench-{n}.db"
+                    if kind == "sqlite"
+                    else pgserver.new_database(admin, f"bench_{n}")
+                )
+                with contextlib.ExitStack() as stack:
+                    url, _pid = stack.enter_context(emulator(db))
+                    standby = None if processes == 1 else stack.enter_context(emulator(db))[0]
+                    runs[store, threads].append(measure(url, threads, threads, jobs, standby))
+    print(f"\n### Stores (median of {repeat} interleaved runs)\n")
+    print(
+        "| store | client threads | jobs | jobs/s | median round trip (ms)"
+        " | p95 round trip (ms) | median submit (ms) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for store, threads in rows:
+        r = median_row(runs[store, threads])
+        print(
+            f"| {store[0]} | {threads} | {threads * jobs} | {r.rate:.1f}"
+            f" | {r.median * 1000:.0f} | {r.p95 * 1000:.0f} | {r.submit * 1000:.0f} |",
+            flush=True,
+        )
 
 
 def bell_pubs(backend_name: str) -> Any:
@@ -243,7 +305,8 @@ def main() -> None:
     print(f"Python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} cores")
     print(
         f"qiskit {version('qiskit')}, qiskit-ibm-runtime {version('qiskit-ibm-runtime')},"
-        f" fastapi {version('fastapi')}, uvicorn {version('uvicorn')}"
+        f" fastapi {version('fastapi')}, uvicorn {version('uvicorn')},"
+        f" psycopg {version('psycopg')}"
     )
     print(f"\n### Emulator against local testing mode (median of {args.repeat} interleaved runs)\n")
     print(
@@ -276,6 +339,7 @@ def main() -> None:
             f" | {statistics.median(cpu) * 1000:.1f} |",
             flush=True,
         )
+    bench_stores(args.jobs, args.repeat)
     bench_pool(args.pool_jobs, 4, args.repeat)
 
 
