@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
+import anyio
 import httpx
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -153,7 +154,7 @@ class Standby:
             with contextlib.suppress(httpx.TransportError):
                 answer = await self._client.send(outgoing, stream=True)
         if answer is None:
-            self._leader = self._read_leader()
+            self._leader = await anyio.to_thread.run_sync(self._read_leader)
             response: Response = error_response(
                 request.url.path,
                 503,
