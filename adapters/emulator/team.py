@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 POLL = 0.2
 #: The meta key under which the leader records the URL it is reached at.
 LEADER = "leader"
+#: The header a standby adds to what it forwards; a standby never forwards such a request
+#: again (a stale leader URL that now reaches a standby must not loop).
+FORWARDED = "x-qsession-forwarded"
 #: Headers that describe one connection, not the request or answer, so they are not relayed.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -145,9 +148,10 @@ class Standby:
             for k, v in request.headers.raw
             if k.decode().lower() not in _HOP_BY_HOP and k.lower() != b"content-length"
         ]
+        headers.append((FORWARDED.encode(), b"1"))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         answer: httpx.Response | None = None
-        if self._leader is not None:
+        if self._leader is not None and FORWARDED not in request.headers:
             outgoing = self._client.build_request(
                 request.method, self._leader + target, headers=headers, content=body
             )

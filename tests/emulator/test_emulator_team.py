@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,23 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import Batch, SamplerV2, Session
-from qsession.adapters.emulator import azure_workspace, ibm_service
+from qsession.adapters.emulator import (
+    ServerClock,
+    azure_workspace,
+    create_app,
+    ibm_service,
+    open_store,
+)
+from qsession.adapters.emulator.serve import running
+from qsession.adapters.emulator.store import StoreInUse
+from qsession.adapters.emulator.team import FORWARDED, Standby
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+AZURE_WS = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/qsession"
+    "/providers/Microsoft.Quantum/workspaces/emulator"
+)
 BELL = {
     "qubits": 2,
     "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
@@ -230,3 +244,35 @@ def test_when_the_leader_is_killed_mid_job_another_process_finishes_the_work(
     stored = team.jobs()
     assert sorted(i for i, _ in stored) == sorted(acknowledged)
     assert {s for _, s in stored} == {"completed"}
+
+
+def never_free() -> Any:
+    raise StoreInUse("the store is held by another process")
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/api/v1/sessions", "errors"), (f"{AZURE_WS}/sessions", "error")],
+)
+def test_a_standby_with_no_leader_to_reach_answers_503_in_the_providers_shape(
+    path: str, shape: str
+) -> None:
+    with running(Standby(never_free, "http://127.0.0.1:1", lambda: None)) as url:  # type: ignore[arg-type]
+        answer = httpx.get(f"{url}{path}", headers={"Authorization": "apikey k"})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert shape in answer.json()
+
+
+def test_a_standby_forwards_to_the_leader_but_never_forwards_a_forwarded_request() -> None:
+    app = create_app(open_store(":memory:"), ServerClock(virtual=True))
+    with ExitStack() as stack:
+        leader = stack.enter_context(running(app))
+        standby = Standby(never_free, "http://127.0.0.1:1", lambda: leader)
+        url = stack.enter_context(running(standby))  # type: ignore[arg-type]
+        headers = {"x-ms-quantum-api-key": "k"}
+        clock = httpx.get(f"{url}/emulator/v1/clock", headers=headers)
+        assert clock.status_code == 200
+        assert clock.json()["virtual"] is True
+        looped = httpx.get(f"{url}/emulator/v1/clock", headers={**headers, FORWARDED: "1"})
+        assert looped.status_code == 503
