@@ -16,6 +16,7 @@ standby (``qsession.adapters.emulator.team``) takes over.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,8 +65,20 @@ class PostgresStore(SQLStore):
                 raise StoreInUse(f"{self.location} is in use by another qsession serve process")
             super().__init__(db)
         except BaseException:
-            db.close()
+            self._release(db)
             raise
 
     def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self._db.execute(sql.replace("?", "%s"), args)
+
+    def close(self) -> None:
+        with self._lock:
+            self._release(self._db)
+
+    @staticmethod
+    def _release(db: psycopg.Connection[Any]) -> None:
+        """Give the lock back, then close: once this returns another process can take the
+        store (closing alone frees the lock only when the server notices, a moment later)."""
+        with contextlib.suppress(psycopg.Error):
+            db.execute("SELECT pg_advisory_unlock_all()")
+        db.close()

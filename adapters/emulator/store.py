@@ -237,8 +237,9 @@ class SQLStore:
         self._open_schema()
 
     def _open_schema(self) -> None:
-        """Create the tables, or check and migrate the stored layout (``SchemaError`` for a
-        newer one, before anything is written)."""
+        """Check the stored layout's version and migrate an older one, then create what is
+        missing (``SchemaError`` for a newer or unreadable version, before anything is
+        written)."""
         with self.transaction():
             self._execute(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -247,19 +248,21 @@ class SQLStore:
             if stored is None:
                 old = self._execute(self.TABLE_EXISTS, ("sessions",)).fetchone() is not None
                 version = 1 if old else SCHEMA_VERSION
-            else:
+            elif stored.isdigit():
                 version = int(stored)
+            else:
+                raise SchemaError(f"{self.location} has an unreadable schema version {stored!r}")
             if version > SCHEMA_VERSION:
                 raise SchemaError(
                     f"{self.location} has schema version {version}, written by a newer"
                     f" qsession; this one reads up to version {SCHEMA_VERSION}: upgrade qsession"
                     " or use another store"
                 )
-            for statement in _TABLES.format(**self.TYPES).split(";"):
-                self._execute(statement)
             for step in range(version, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
                     self._execute(statement)
+            for statement in _TABLES.format(**self.TYPES).split(";"):
+                self._execute(statement)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def secret(self) -> bytes:

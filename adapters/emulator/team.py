@@ -37,12 +37,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import error_response
-from .store import StoreInUse
+from .store import SchemaError, StoreInUse
 
 log = logging.getLogger(__name__)
 
 #: Real seconds between a standby's attempts to take the lock.
 POLL = 0.2
+#: Real seconds a standby waits to connect to the leader before answering 503.
+CONNECT = 5.0
 #: The meta key under which the leader records the URL it is reached at.
 LEADER = "leader"
 #: The header a standby adds to what it forwards; a standby never forwards such a request
@@ -90,7 +92,8 @@ class Standby:
         self._app: FastAPI | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._take_over, name="standby", daemon=True)
-        self._client = httpx.AsyncClient(timeout=None)
+        # No limit on an answer (the leader may be busy), but an unreachable leader fails fast.
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=CONNECT))
 
     @property
     def leader(self) -> str | None:
@@ -104,6 +107,9 @@ class Standby:
             except StoreInUse:
                 self._stop.wait(POLL)
                 continue
+            except SchemaError as exc:  # the leader is a newer qsession: keep forwarding to it
+                log.error("qsession serve: cannot take over: %s", exc)
+                return
             except Exception:
                 log.exception("taking over the cloud failed; trying again")
                 self._stop.wait(POLL)

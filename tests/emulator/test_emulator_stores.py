@@ -48,6 +48,17 @@ def test_a_store_from_a_newer_qsession_is_refused_and_left_as_it_was(
         open_store(location)
 
 
+def test_a_store_with_an_unreadable_schema_version_is_refused(
+    new_store_location: Callable[[], str],
+) -> None:
+    location = new_store_location()
+    store = open_store(location)
+    store.set_meta("schema_version", "two")
+    store.close()
+    with pytest.raises(SchemaError, match="unreadable schema version 'two'"):
+        open_store(location)
+
+
 def test_an_unversioned_store_from_before_versioning_is_migrated_with_its_rows(
     new_store_location: Callable[[], str],
 ) -> None:
