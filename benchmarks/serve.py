@@ -17,15 +17,15 @@ same threads, in the same run; the ratio column is the emulator's jobs/s over th
 Rows: 1 client thread; 8 threads on 8 backends; 8 threads on 4 backends (two dedicated
 sessions per QPU: one holds it while active, as on the service).
 
-A second table runs the same client on each store, in the same run: an SQLite file in WAL
+A second table times the emulator's work pool alone: the same Bell-state jobs executed as the
+emulator executes them (``execution.run_ibm``), serially, on a thread pool and on a process
+pool, which is how the pool kind was chosen.
+
+A third table runs the same client on each store, in the same run: an SQLite file in WAL
 mode; a PostgreSQL database on a throwaway local server (``qsession.adapters.emulator.pgserver``,
 ``fsync=off``) with one process; and the same with two processes on one database, the client
 threads alternating between them starting with the standby (so the 1-thread row goes entirely
 through the standby, which forwards to the leader).
-
-A third table times the emulator's work pool alone: the same Bell-state jobs executed as the
-emulator executes them (``execution.run_ibm``), serially, on a thread pool and on a process
-pool, which is how the pool kind was chosen.
 
     python -P benchmarks/serve.py              # 40 jobs per thread (-P: benchmarks/azure.py
                                                # would shadow the azure package)
@@ -339,8 +339,8 @@ def main() -> None:
             f" | {statistics.median(cpu) * 1000:.1f} |",
             flush=True,
         )
-    bench_stores(args.jobs, args.repeat)
     bench_pool(args.pool_jobs, 4, args.repeat)
+    bench_stores(args.jobs, args.repeat)
 
 
 def median_row(rows: list[Row]) -> Row:
