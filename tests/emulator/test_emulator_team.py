@@ -71,7 +71,8 @@ class Team:
             process = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "qsession.adapters.emulator.serve"),
-                    *("--port", str(port), "--db", self.db, "--seed", "3", *flags),
+                    *("--port", str(port), "--db", self.db, "--seed", "3", "--admin-key", "admin"),
+                    *flags,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -178,7 +179,7 @@ def test_a_session_opened_through_one_process_is_used_and_closed_through_another
     httpx.post(
         f"{second}/emulator/v1/clock/advance",
         json={"seconds": 90},
-        headers={"x-ms-quantum-api-key": "k"},
+        headers={"x-qsession-admin-key": "admin"},
     ).raise_for_status()
     details = [Session.from_id(lapsing.session_id, s).details() for s in (ibm_first, ibm_second)]
     assert details[0] == details[1]
