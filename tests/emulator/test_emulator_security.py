@@ -47,10 +47,23 @@ AZURE = {"x-ms-quantum-api-key": "alice"}
 
 
 def rows(emulator: Emulator) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the emulator's database, read through a second connection."""
-    with sqlite3.connect(emulator.cloud.store.path) as db:
-        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    """Every row of every table of the emulator's database (SQLite: read through a second
+    connection; PostgreSQL: through the store's, outside any transaction, so only what was
+    committed)."""
+    store = emulator.cloud.store
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as db:
+            names = db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            tables = [t for (t,) in names]
+            return {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    with store.transaction():
+        names = store._execute(  # type: ignore[attr-defined]
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        return {
+            t: sorted(store._execute(f"SELECT * FROM {t}").fetchall(), key=repr)  # type: ignore[attr-defined]
+            for (t,) in names
+        }
 
 
 def azure_session(emulator: Emulator, key: str = "alice", session_id: str = "s-1") -> str:
