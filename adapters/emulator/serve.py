@@ -282,25 +282,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock.close()
         print(f"qsession serve: {exc}", file=sys.stderr)
         return 1
-    mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
-    admin = "admin routes on" if args.admin_key else "no admin routes (--admin-key)"
-    print(f"qsession serve: {url} ({mode}; {admin}); Ctrl-C stops it", flush=True)
-    print(f"state: {_kept(app, args.db, leader)} (--db)", flush=True)
-    print(f"dashboard: {url}/ (your sessions and jobs, live; enter the API key)\n", flush=True)
-    print(settings(url), flush=True)
     config = uvicorn.Config(
         app, log_level=args.log_level, log_config=log_config(args.log_level), lifespan="on"
     )
     server = uvicorn.Server(config)
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: make both
-    # end here as KeyboardInterrupt, after the worker has stopped and the store is closed.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    # From before the banner to the end, Ctrl-C and SIGTERM only ask uvicorn to stop: one that
+    # comes while it starts makes it stop as soon as it has started (uvicorn handles both
+    # while it serves, then raises them again, here), never an interrupt in the event loop.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        mode = "virtual time" if args.virtual else f"real time x{args.speed:g}"
+        admin = "admin routes on" if args.admin_key else "no admin routes (--admin-key)"
+        print(f"qsession serve: {url} ({mode}; {admin}); Ctrl-C stops it", flush=True)
+        print(f"state: {_kept(app, args.db, leader)} (--db)", flush=True)
+        print(f"dashboard: {url}/ (your sessions and jobs, live; enter the API key)\n", flush=True)
+        print(settings(url), flush=True)
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print("qsession serve: stopped", flush=True)
     return 0
 
