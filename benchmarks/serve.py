@@ -27,9 +27,8 @@ mode; a PostgreSQL database on a throwaway local server (``qsession.adapters.emu
 threads alternating between them starting with the standby (so the 1-thread row goes entirely
 through the standby, which forwards to the leader).
 
-    python -P benchmarks/serve.py              # 40 jobs per thread (-P: benchmarks/azure.py
-                                               # would shadow the azure package)
-    python -P benchmarks/serve.py --jobs 10 --repeat 1   # quicker
+    python benchmarks/serve.py                          # 40 jobs per thread
+    python benchmarks/serve.py --jobs 10 --repeat 1     # quicker
 """
 
 from __future__ import annotations
