@@ -4,6 +4,7 @@ on each store: every test that starts one runs once on SQLite and once on Postgr
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,6 +17,23 @@ from qsession.adapters.emulator import ServerClock, create_app, open_store
 from qsession.adapters.emulator.auth import ADMIN_HEADER, Tenancy
 from qsession.adapters.emulator.cloud import Cloud
 from qsession.adapters.emulator.serve import running
+
+BELL = {
+    "qubits": 2,
+    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
+}
+
+AZURE_WS = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/qsession"
+    "/providers/Microsoft.Quantum/workspaces/emulator"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 #: The admin key the fixtures' emulators run with.
 ADMIN_KEY = "test-admin-key"

@@ -16,17 +16,13 @@ from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_ibm_runtime import SamplerV2, Session
 from qsession.adapters.emulator import azure_workspace, ibm_service
 
-from .conftest import Emulator
+from .conftest import BELL, Emulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 #: Where Debian's chromium package puts the browser (``.ci/run`` installs it).
 CHROMIUM = Path("/usr/bin/chromium")
 #: A Bell pair in IonQ's JSON circuit format.
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
 #: How long a browser wait may take before the test fails (milliseconds).
 WAIT_MS = 120_000
 #: Where the test run leaves the screenshot it checked.

@@ -13,14 +13,10 @@ from qiskit import QuantumCircuit
 from qsession.adapters.emulator import azure_workspace
 from qsession.adapters.local.model import DurationModel
 
-from .conftest import Emulator
+from .conftest import BELL, Emulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
 #: An IonQ circuit the target cannot run: its job is accepted, then fails.
 BROKEN = {"qubits": 1, "circuit": [{"gate": "teleport", "target": 0}]}
 TERMINAL = "Session is already in a terminal state."

@@ -22,15 +22,11 @@ from qsession.adapters.emulator import ServerClock, SQLiteStore, azure_workspace
 from qsession.adapters.emulator.serve import running
 from qsession.adapters.local.model import DurationModel
 
-from .conftest import Emulator, unsigned
+from .conftest import BELL, Emulator, unsigned
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ECHO_PROVIDER = "Microsoft.Test.FirstParty"
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
 #: ry(1.0) on one qubit: P(1) = sin(0.5) ** 2, not a multiple of 1/shots.
 TILTED = {"qubits": 1, "circuit": [{"gate": "ry", "target": 0, "rotation": 1.0}]}
 TERMINAL = "Session is already in a terminal state."

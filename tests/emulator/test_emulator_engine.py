@@ -34,14 +34,9 @@ from qsession.adapters.emulator import (
 )
 from qsession.adapters.emulator.cloud import AZURE, IBM, Cloud
 
-from .conftest import Emulator
+from .conftest import BELL, Emulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
 
 
 def bell(backend: Any) -> QuantumCircuit:

@@ -10,7 +10,6 @@ file and port, and checks through the same client objects.
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,24 +33,9 @@ from qsession.adapters.emulator import (
 from qsession.adapters.emulator.clients import IBM_INSTANCE
 from qsession.adapters.emulator.serve import running
 
-from .conftest import unsigned
+from .conftest import AZURE_WS, BELL, free_port, unsigned
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-AZURE_WS = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/qsession"
-    "/providers/Microsoft.Quantum/workspaces/emulator"
-)
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:

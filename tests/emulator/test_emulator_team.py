@@ -11,7 +11,6 @@ finishes everything that was acknowledged. A standby answers 503 while no proces
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,22 +36,9 @@ from qsession.adapters.emulator.serve import running
 from qsession.adapters.emulator.store import StoreInUse
 from qsession.adapters.emulator.team import FORWARDED, Standby
 
+from .conftest import AZURE_WS, BELL, free_port
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-AZURE_WS = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/qsession"
-    "/providers/Microsoft.Quantum/workspaces/emulator"
-)
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Team:

@@ -16,7 +16,7 @@ from qiskit_ibm_runtime.exceptions import IBMInputValueError
 from qsession.adapters.emulator import azure_workspace, ibm_service
 from qsession.adapters.emulator.clients import IBM_INSTANCE
 
-from .conftest import Emulator
+from .conftest import BELL, Emulator
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -24,10 +24,6 @@ WS = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/qsession"
     "/providers/Microsoft.Quantum/workspaces/emulator"
 )
-BELL = {
-    "qubits": 2,
-    "circuit": [{"gate": "h", "target": 0}, {"gate": "cnot", "control": 0, "target": 1}],
-}
 
 
 def ibm_headers(emulator: Emulator, key: str = "alice", crn: str = IBM_INSTANCE) -> dict[str, str]:
